@@ -1,0 +1,36 @@
+# Every third-party dependency is found here, and only here.
+# All of them come from Debian bookworm packages (see README.md).
+
+find_package(Torch REQUIRED)        # libtorch-dev: tensors, kernels and c10d
+find_package(nlohmann_json REQUIRED) # nlohmann-json3-dev: configs and safetensors headers
+find_package(spdlog REQUIRED)        # libspdlog-dev: logging with the rank in each line
+find_package(CLI11 REQUIRED)         # libcli11-dev: the xdit command line
+find_package(PNG REQUIRED)           # libpng-dev: image output with text chunks
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece) # T5 tokenizer
+find_library(XDIT_PROTOBUF_LIBRARY protobuf REQUIRED)
+
+# libsentencepiece exports copies of protobuf's inline functions. If it is
+# loaded before libprotobuf (which LibTorch pulls in only indirectly), those
+# copies interpose on libprotobuf's own and the process crashes in a static
+# initialiser. Making libprotobuf a direct dependency that precedes
+# sentencepiece fixes the load order.
+add_library(xdit_sentencepiece INTERFACE)
+target_link_libraries(xdit_sentencepiece INTERFACE
+  "-Wl,--no-as-needed" ${XDIT_PROTOBUF_LIBRARY} "-Wl,--as-needed" PkgConfig::SENTENCEPIECE)
+
+# Debian's TorchConfig exports `torch` with the ABI flag; c10d's Gloo backend
+# is compiled into libtorch_cpu but its headers need USE_C10D_GLOO.
+add_library(xdit_torch INTERFACE)
+target_link_libraries(xdit_torch INTERFACE torch)
+target_compile_definitions(xdit_torch INTERFACE USE_C10D_GLOO)
+if(XDIT_WITH_CUDA)
+  target_compile_definitions(xdit_torch INTERFACE XDIT_WITH_CUDA USE_C10D_NCCL)
+endif()
+
+if(XDIT_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(XDIT_BUILD_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()

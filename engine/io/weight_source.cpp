@@ -1,0 +1,186 @@
+#include "io/weight_source.hpp"
+
+#include <ATen/Functions.h>
+
+#include "core/error.hpp"
+#include "io/config.hpp"
+#include "io/safetensors_file.hpp"
+
+namespace xdit::io {
+namespace {
+
+std::string format_shape(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+std::shared_ptr<SafetensorsWeights> SafetensorsWeights::open_file(
+    const std::filesystem::path& path) {
+  std::shared_ptr<SafetensorsWeights> weights(new SafetensorsWeights());
+  weights->files_.push_back(std::make_shared<SafetensorsFile>(path));
+  for (const auto& info : weights->files_[0]->tensors()) weights->key_to_file_[info.name] = 0;
+  weights->description_ = path.string();
+  return weights;
+}
+
+std::shared_ptr<SafetensorsWeights> SafetensorsWeights::open_index(
+    const std::filesystem::path& index) {
+  const Config config = Config::from_file(index);
+  if (!config.has("weight_map") || !config.json().at("weight_map").is_object()) {
+    config.fail("weight_map", "is missing or not an object of key -> shard file");
+  }
+  std::shared_ptr<SafetensorsWeights> weights(new SafetensorsWeights());
+  weights->description_ = index.string();
+  std::map<std::string, size_t> shard_numbers;
+  for (const auto& [key, shard] : config.json().at("weight_map").items()) {
+    if (!shard.is_string()) config.fail("weight_map." + key, "is not a file name");
+    const std::string shard_name = shard.get<std::string>();
+    auto [it, inserted] = shard_numbers.try_emplace(shard_name, weights->files_.size());
+    if (inserted) {
+      weights->files_.push_back(std::make_shared<SafetensorsFile>(index.parent_path() / shard_name));
+    }
+    const SafetensorsFile& file = *weights->files_[it->second];
+    if (!file.contains(key)) {
+      throw FileError(file.path().string(),
+                      "has no tensor '" + key + "', which " + index.string() + " places there");
+    }
+    weights->key_to_file_[key] = it->second;
+  }
+  return weights;
+}
+
+std::vector<std::string> SafetensorsWeights::keys() const {
+  std::vector<std::string> keys;
+  for (const auto& [key, file] : key_to_file_) keys.push_back(key);
+  return keys;
+}
+
+bool SafetensorsWeights::contains(const std::string& key) const {
+  return key_to_file_.count(key) != 0;
+}
+
+const SafetensorsFile& SafetensorsWeights::file_of(const std::string& key) const {
+  const auto it = key_to_file_.find(key);
+  if (it == key_to_file_.end()) throw WeightError(description_ + ": no tensor '" + key + "'");
+  return *files_[it->second];
+}
+
+std::vector<int64_t> SafetensorsWeights::shape(const std::string& key) const {
+  return file_of(key).find(key)->shape;
+}
+
+at::Tensor SafetensorsWeights::load(const std::string& key) const {
+  return file_of(key).tensor(key);
+}
+
+std::string SafetensorsWeights::location(const std::string& key) const {
+  return file_of(key).path().string();
+}
+
+const std::map<std::string, std::string>& SafetensorsWeights::metadata() const {
+  return files_.front()->metadata();
+}
+
+TensorMapWeights::TensorMapWeights(std::map<std::string, at::Tensor> tensors,
+                                   std::string description)
+    : tensors_(std::move(tensors)), description_(std::move(description)) {}
+
+std::vector<std::string> TensorMapWeights::keys() const {
+  std::vector<std::string> keys;
+  for (const auto& [key, tensor] : tensors_) keys.push_back(key);
+  return keys;
+}
+
+bool TensorMapWeights::contains(const std::string& key) const { return tensors_.count(key) != 0; }
+
+std::vector<int64_t> TensorMapWeights::shape(const std::string& key) const {
+  return load(key).sizes().vec();
+}
+
+at::Tensor TensorMapWeights::load(const std::string& key) const {
+  const auto it = tensors_.find(key);
+  if (it == tensors_.end()) throw WeightError(description_ + ": no tensor '" + key + "'");
+  return it->second;
+}
+
+Weights::Weights(std::shared_ptr<const WeightSource> source, at::ScalarType dtype,
+                 std::string prefix)
+    : source_(std::move(source)),
+      dtype_(dtype),
+      prefix_(std::move(prefix)),
+      used_(std::make_shared<std::set<std::string>>()) {}
+
+Weights Weights::sub(std::string_view name) const {
+  Weights child = *this;
+  child.prefix_ = key(name) + ".";
+  return child;
+}
+
+std::string Weights::key(std::string_view name) const { return prefix_ + std::string(name); }
+
+bool Weights::contains(std::string_view name) const { return source_->contains(key(name)); }
+
+at::Tensor Weights::load_checked(const std::string& full_key,
+                                 const std::vector<int64_t>& shape) const {
+  if (!source_->contains(full_key)) {
+    throw WeightError(source_->describe() + ": missing tensor '" + full_key + "' (expected shape " +
+                      format_shape(shape) + ")");
+  }
+  const auto found = source_->shape(full_key);
+  if (found != shape) {
+    throw WeightError(source_->location(full_key) + ": tensor '" + full_key + "' has shape " +
+                      format_shape(found) + ", the model's config expects " + format_shape(shape));
+  }
+  used_->insert(full_key);
+  return source_->load(full_key);
+}
+
+at::Tensor Weights::get(std::string_view name, const std::vector<int64_t>& shape) const {
+  return load_checked(key(name), shape).to(dtype_);
+}
+
+std::optional<at::Tensor> Weights::get_optional(std::string_view name,
+                                                const std::vector<int64_t>& shape) const {
+  if (!contains(name)) return std::nullopt;
+  return get(name, shape);
+}
+
+at::Tensor Weights::get_shard(std::string_view name, const std::vector<int64_t>& shape,
+                              int64_t dim, int64_t index, int64_t count) const {
+  const std::string full_key = key(name);
+  if (shape.at(dim) % count != 0) {
+    throw WeightError("tensor '" + full_key + "': dimension " + std::to_string(dim) + " of size " +
+                      std::to_string(shape.at(dim)) + " cannot be split into " +
+                      std::to_string(count) + " equal shards");
+  }
+  const int64_t size = shape.at(dim) / count;
+  // Narrowing a mapped tensor touches only the slice's pages; `contiguous`
+  // and `to` copy just that slice into memory the rank owns.
+  return load_checked(full_key, shape).narrow(dim, index * size, size).contiguous().to(dtype_);
+}
+
+void Weights::skip(std::string_view name) const {
+  const std::string head = key(name);
+  for (const auto& k : source_->keys()) {
+    if (k == head || k.rfind(head + ".", 0) == 0) used_->insert(k);
+  }
+}
+
+void Weights::expect_all_used() const {
+  std::vector<std::string> unexpected;
+  for (const auto& k : source_->keys()) {
+    if (k.rfind(prefix_, 0) == 0 && used_->count(k) == 0) unexpected.push_back(k);
+  }
+  if (unexpected.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < unexpected.size() && i < 8; ++i) list += "\n  " + unexpected[i];
+  if (unexpected.size() > 8) list += "\n  ... and " + std::to_string(unexpected.size() - 8) + " more";
+  throw WeightError(source_->describe() + ": " + std::to_string(unexpected.size()) +
+                    " unexpected tensor(s) that the model built from its config does not use:" +
+                    list);
+}
+
+}  // namespace xdit::io
