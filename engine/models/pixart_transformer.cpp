@@ -1,0 +1,320 @@
+#include "models/pixart_transformer.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace xdit::models {
+namespace {
+
+// The output layer's LayerNorm eps is fixed in diffusers, unlike the blocks'.
+constexpr double kOutputNormEps = 1e-6;
+// diffusers turns a 0/1 keep-mask into this additive bias.
+constexpr double kMaskedBias = -10000.0;
+
+std::string shape_of(const at::Tensor& t) {
+  return t.defined() ? c10::str(t.sizes()) : "none";
+}
+
+// diffusers distinguishes a missing key (the __init__ default) from an
+// explicit null (which some keys give a meaning of their own).
+std::optional<int64_t> int_or_null(const io::Config& config, const char* key,
+                                   std::optional<int64_t> missing) {
+  if (!config.json().contains(key))
+    return missing;
+  return config.get_optional<int64_t>(key);
+}
+
+void require_positive(const io::Config& config, const char* key, double value) {
+  if (!(value > 0))
+    config.fail(key, "must be positive, got " + std::to_string(value));
+}
+
+FeedForwardActivation parse_activation(const io::Config& config) {
+  const std::string name = config.get_or<std::string>("activation_fn", "gelu-approximate");
+  if (name == "gelu-approximate")
+    return FeedForwardActivation::kGeluTanh;
+  if (name == "gelu")
+    return FeedForwardActivation::kGelu;
+  config.fail("activation_fn", "is '" + name + "'; PixArt supports 'gelu-approximate' and 'gelu'");
+}
+
+}  // namespace
+
+PixArtConfig PixArtConfig::from_config(const io::Config& config) {
+  PixArtConfig c;
+  c.num_attention_heads = config.get_or<int64_t>("num_attention_heads", c.num_attention_heads);
+  c.attention_head_dim = config.get_or<int64_t>("attention_head_dim", c.attention_head_dim);
+  c.in_channels = config.get<int64_t>("in_channels");
+  c.out_channels = int_or_null(config, "out_channels", c.out_channels).value_or(c.in_channels);
+  c.num_layers = config.get_or<int64_t>("num_layers", c.num_layers);
+  c.cross_attention_dim = int_or_null(config, "cross_attention_dim", c.cross_attention_dim);
+  c.attention_bias = config.get_or<bool>("attention_bias", c.attention_bias);
+  c.sample_size = config.get<int64_t>("sample_size");
+  c.patch_size = config.get<int64_t>("patch_size");
+  c.activation_fn = parse_activation(config);
+  const auto ada_norm_embeds = int_or_null(config, "num_embeds_ada_norm", c.num_embeds_ada_norm);
+  if (!ada_norm_embeds)
+    config.fail("num_embeds_ada_norm", "must be set for ada_norm_single");
+  c.num_embeds_ada_norm = *ada_norm_embeds;
+  c.upcast_attention = config.get_or<bool>("upcast_attention", c.upcast_attention);
+  const std::string norm_type = config.get_or<std::string>("norm_type", "ada_norm_single");
+  if (norm_type != "ada_norm_single") {
+    config.fail("norm_type", "is '" + norm_type + "'; PixArt supports only 'ada_norm_single'");
+  }
+  const std::string attention_type = config.get_or<std::string>("attention_type", "default");
+  if (attention_type != "default") {
+    config.fail("attention_type", "is '" + attention_type + "'; only 'default' is supported");
+  }
+  c.norm_elementwise_affine =
+      config.get_or<bool>("norm_elementwise_affine", c.norm_elementwise_affine);
+  c.norm_eps = config.get_or<double>("norm_eps", c.norm_eps);
+  c.interpolation_scale =
+      config.get_optional<double>("interpolation_scale")
+          .value_or(static_cast<double>(std::max<int64_t>(c.sample_size / 64, 1)));
+  c.use_additional_conditions =
+      config.get_optional<bool>("use_additional_conditions").value_or(c.sample_size == 128);
+  c.caption_channels = config.get_optional<int64_t>("caption_channels");
+  // dropout (inference ignores it) and norm_num_groups (PixArt has no group
+  // norm) do not change the math.
+
+  const std::pair<const char*, int64_t> sizes[] = {
+      {"num_attention_heads", c.num_attention_heads},
+      {"attention_head_dim", c.attention_head_dim},
+      {"in_channels", c.in_channels},
+      {"out_channels", c.out_channels},
+      {"num_layers", c.num_layers},
+      {"sample_size", c.sample_size},
+      {"patch_size", c.patch_size},
+      {"cross_attention_dim", c.cross_attention_dim.value_or(1)},
+      {"caption_channels", c.caption_channels.value_or(1)}};
+  for (const auto& [key, value] : sizes)
+    require_positive(config, key, static_cast<double>(value));
+  require_positive(config, "norm_eps", c.norm_eps);
+  require_positive(config, "interpolation_scale", c.interpolation_scale);
+  if (c.sample_size < c.patch_size) {
+    config.fail("sample_size", "(" + std::to_string(c.sample_size) +
+                                   ") is smaller than patch_size (" + std::to_string(c.patch_size) +
+                                   ")");
+  }
+  if (c.inner_dim() % 4 != 0) {
+    config.fail("attention_head_dim",
+                "times num_attention_heads = " + std::to_string(c.inner_dim()) +
+                    " must be divisible by 4 for the 2-D sin-cos position embedding");
+  }
+  if (c.use_additional_conditions && c.inner_dim() % 3 != 0) {
+    config.fail("use_additional_conditions",
+                "needs num_attention_heads * attention_head_dim (" + std::to_string(c.inner_dim()) +
+                    ") divisible by 3 for the resolution and aspect-ratio embeddings");
+  }
+  if (c.caption_channels && c.cross_attention_dim && *c.cross_attention_dim != c.inner_dim()) {
+    config.fail("cross_attention_dim",
+                "(" + std::to_string(*c.cross_attention_dim) +
+                    ") must equal num_attention_heads * attention_head_dim (" +
+                    std::to_string(c.inner_dim()) + ") when the caption is projected");
+  }
+  return c;
+}
+
+std::optional<int64_t> PixArtConfig::text_channels() const {
+  if (!cross_attention_dim)
+    return std::nullopt;
+  return caption_channels ? caption_channels : cross_attention_dim;
+}
+
+PixArtTransformer::PixArtTransformer(PixArtConfig config, const io::Weights& weights,
+                                     PixArtStage stage)
+    : config_(std::move(config)),
+      stage_(stage),
+      dtype_(weights.dtype()),
+      norm_out_(LayerNorm::plain(config_.inner_dim(), kOutputNormEps)) {
+  stage_.last_layer = stage.last_layer.value_or(config_.num_layers);
+  if (stage_.first_layer < 0 || stage_.first_layer >= *stage_.last_layer ||
+      *stage_.last_layer > config_.num_layers) {
+    throw UsageError("PixArt stage layers [" + std::to_string(stage_.first_layer) + ", " +
+                     std::to_string(*stage_.last_layer) + ") are not a non-empty range of the " +
+                     std::to_string(config_.num_layers) + " layers");
+  }
+  const int64_t dim = config_.inner_dim();
+
+  adaln_single_ =
+      AdaLayerNormSingle::load(weights.sub("adaln_single"), dim, config_.use_additional_conditions);
+  if (config_.caption_channels) {
+    caption_projection_ =
+        TextProjection::load(weights.sub("caption_projection"), *config_.caption_channels, dim);
+  }
+
+  if (stage_.embeds_input) {
+    pos_embed_ =
+        PatchEmbed::load(weights.sub("pos_embed"), config_.in_channels, dim, config_.patch_size,
+                         config_.base_size(), config_.interpolation_scale);
+  } else {
+    weights.skip("pos_embed");
+  }
+
+  TransformerBlockOptions options;
+  options.dim = dim;
+  options.heads = config_.num_attention_heads;
+  options.head_dim = config_.attention_head_dim;
+  options.cross_attention_dim = config_.cross_attention_dim;
+  options.attention_bias = config_.attention_bias;
+  options.activation = config_.activation_fn;
+  options.norm_elementwise_affine = config_.norm_elementwise_affine;
+  options.norm_eps = config_.norm_eps;
+  for (int64_t layer = 0; layer < config_.num_layers; ++layer) {
+    const std::string name = "transformer_blocks." + std::to_string(layer);
+    if (layer >= stage_.first_layer && layer < *stage_.last_layer) {
+      blocks_.emplace_back(weights.sub(name), options, layer);
+    } else {
+      weights.skip(name);
+    }
+  }
+
+  if (stage_.owns_output) {
+    scale_shift_table_ = weights.get("scale_shift_table", {2, dim});
+    proj_out_ = Linear::load(weights.sub("proj_out"), dim,
+                             config_.patch_size * config_.patch_size * config_.out_channels);
+  } else {
+    weights.skip("scale_shift_table");
+    weights.skip("proj_out");
+  }
+}
+
+bool PixArtTransformer::holds_whole_model() const {
+  return stage_.embeds_input && stage_.owns_output && stage_.first_layer == 0 &&
+         *stage_.last_layer == config_.num_layers;
+}
+
+PatchRows PixArtTransformer::patch_grid(int64_t latent_height, int64_t latent_width) const {
+  const int64_t p = config_.patch_size;
+  if (latent_height <= 0 || latent_width <= 0 || latent_height % p != 0 || latent_width % p != 0) {
+    throw UsageError("a " + std::to_string(latent_height) + " x " + std::to_string(latent_width) +
+                     " latent does not split into " + std::to_string(p) + " x " +
+                     std::to_string(p) + " patches");
+  }
+  return PatchRows::whole(latent_height / p, latent_width / p);
+}
+
+PixArtConditioning PixArtTransformer::condition(const at::Tensor& timestep,
+                                                const at::Tensor& encoder_hidden_states,
+                                                const at::Tensor& encoder_attention_mask,
+                                                const at::Tensor& resolution,
+                                                const at::Tensor& aspect_ratio) const {
+  if (!timestep.defined() || timestep.numel() == 0) {
+    throw UsageError("PixArt needs a timestep, got " + shape_of(timestep));
+  }
+  const auto text_channels = config_.text_channels();
+  int64_t batch = timestep.numel();
+  PixArtConditioning conditioning;
+  if (text_channels) {
+    const at::Tensor& text = encoder_hidden_states;
+    if (!text.defined() || text.dim() != 3 || text.size(2) != *text_channels) {
+      throw UsageError("encoder_hidden_states must be [B, L, " + std::to_string(*text_channels) +
+                       "], got " + shape_of(text));
+    }
+    batch = text.size(0);
+    conditioning.text =
+        caption_projection_
+            ? (*caption_projection_)(text.to(dtype_)).reshape({batch, -1, config_.inner_dim()})
+            : text.to(dtype_);
+    const at::Tensor& mask = encoder_attention_mask;
+    if (mask.defined()) {
+      const int64_t length = text.size(1);
+      const bool keep_mask = mask.dim() == 2;
+      const bool bias = mask.dim() == 3 && mask.size(1) == 1;
+      if (!(keep_mask || bias) || mask.size(0) != batch || mask.size(-1) != length) {
+        throw UsageError("encoder_attention_mask must be [" + std::to_string(batch) + ", " +
+                         std::to_string(length) + "] (0/1) or [" + std::to_string(batch) + ", 1, " +
+                         std::to_string(length) + "] (bias), got " + shape_of(mask));
+      }
+      const at::Tensor values = mask.to(dtype_);
+      conditioning.text_bias =
+          (keep_mask ? (1 - values) * kMaskedBias : values).reshape({batch, 1, 1, length});
+    }
+  }
+  if (timestep.numel() != batch && timestep.numel() != 1) {
+    throw UsageError("timestep must hold 1 or " + std::to_string(batch) + " values, got " +
+                     shape_of(timestep));
+  }
+  const at::Tensor timesteps = timestep.reshape({-1}).expand({batch});
+  AdaLayerNormSingleOutput ada = adaln_single_(timesteps, resolution, aspect_ratio);
+  conditioning.modulation = std::move(ada.modulation);
+  conditioning.embedded_timestep = std::move(ada.embedded_timestep);
+  return conditioning;
+}
+
+at::Tensor PixArtTransformer::embed(const at::Tensor& latent, const PatchRows& rows) const {
+  if (!pos_embed_)
+    throw UsageError("this PixArt stage does not hold the patch embedding");
+  return (*pos_embed_)(latent, rows);
+}
+
+at::Tensor PixArtTransformer::run_block(int64_t layer, const at::Tensor& tokens,
+                                        const PixArtConditioning& conditioning,
+                                        AttentionStrategy& strategy) const {
+  if (layer < stage_.first_layer || layer >= *stage_.last_layer) {
+    throw UsageError("PixArt block " + std::to_string(layer) + " is not held by this stage [" +
+                     std::to_string(stage_.first_layer) + ", " +
+                     std::to_string(*stage_.last_layer) + ")");
+  }
+  return blocks_[layer - stage_.first_layer](tokens, conditioning.modulation, conditioning.text,
+                                             conditioning.text_bias, strategy);
+}
+
+at::Tensor PixArtTransformer::run_blocks(const at::Tensor& tokens,
+                                         const PixArtConditioning& conditioning,
+                                         AttentionStrategy& strategy) const {
+  at::Tensor hidden = tokens;
+  for (const auto& block : blocks_) {
+    hidden =
+        block(hidden, conditioning.modulation, conditioning.text, conditioning.text_bias, strategy);
+  }
+  return hidden;
+}
+
+at::Tensor PixArtTransformer::finish(const at::Tensor& tokens,
+                                     const PixArtConditioning& conditioning,
+                                     const PatchRows& rows) const {
+  if (!proj_out_)
+    throw UsageError("this PixArt stage does not hold the output layer");
+  const std::vector<at::Tensor> shift_scale =
+      (scale_shift_table_.unsqueeze(0) + conditioning.embedded_timestep.unsqueeze(1)).chunk(2, 1);
+  const at::Tensor modulated = norm_out_(tokens) * (shift_scale[1] + 1) + shift_scale[0];
+  return unpatchify((*proj_out_)(modulated), rows, config_.patch_size, config_.out_channels);
+}
+
+at::Tensor PixArtTransformer::forward(const at::Tensor& hidden_states,
+                                      const at::Tensor& encoder_hidden_states,
+                                      const at::Tensor& timestep,
+                                      const at::Tensor& encoder_attention_mask,
+                                      const at::Tensor& resolution, const at::Tensor& aspect_ratio,
+                                      AttentionStrategy* strategy) const {
+  if (!holds_whole_model()) {
+    throw UsageError("forward needs the whole PixArt model; this instance holds a stage");
+  }
+  if (!hidden_states.defined() || hidden_states.dim() != 4) {
+    throw UsageError("hidden_states must be [B, C, H, W], got " + shape_of(hidden_states));
+  }
+  const int64_t batch = hidden_states.size(0);
+  const PatchRows grid = patch_grid(hidden_states.size(2), hidden_states.size(3));
+  // A model without text takes its batch from the timestep: widen a single one.
+  const at::Tensor timesteps = timestep.defined() && timestep.numel() == 1
+                                   ? timestep.reshape({1}).expand({batch})
+                                   : timestep;
+  const PixArtConditioning conditioning =
+      condition(timesteps, encoder_hidden_states, encoder_attention_mask, resolution, aspect_ratio);
+  if (conditioning.modulation.size(0) != batch) {
+    throw UsageError("hidden_states hold " + std::to_string(batch) +
+                     " samples but the text/timestep hold " +
+                     std::to_string(conditioning.modulation.size(0)));
+  }
+  LocalAttention local;
+  AttentionStrategy& attention = strategy != nullptr ? *strategy : local;
+  const at::Tensor tokens = run_blocks(embed(hidden_states, grid), conditioning, attention);
+  return finish(tokens, conditioning, grid);
+}
+
+}  // namespace xdit::models

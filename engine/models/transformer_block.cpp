@@ -1,0 +1,132 @@
+#include "models/transformer_block.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "models/attention.hpp"
+
+namespace xdit::models {
+namespace {
+
+std::string shape_of(const at::Tensor& t) {
+  return t.defined() ? c10::str(t.sizes()) : "none";
+}
+
+// The adaLN-single modulation of one block: x * (1 + scale) + shift.
+at::Tensor modulate(const at::Tensor& normed, const at::Tensor& shift, const at::Tensor& scale) {
+  return normed * (scale + 1) + shift;
+}
+
+}  // namespace
+
+AttentionProjections AttentionProjections::load(const io::Weights& weights, int64_t query_dim,
+                                                int64_t kv_dim, int64_t heads, int64_t head_dim,
+                                                bool qkv_bias, bool out_bias) {
+  const int64_t inner = heads * head_dim;
+  AttentionProjections attn;
+  attn.to_q = Linear::load(weights.sub("to_q"), query_dim, inner, qkv_bias);
+  attn.to_k = Linear::load(weights.sub("to_k"), kv_dim, inner, qkv_bias);
+  attn.to_v = Linear::load(weights.sub("to_v"), kv_dim, inner, qkv_bias);
+  attn.to_out = Linear::load(weights.sub("to_out.0"), inner, query_dim, out_bias);
+  attn.heads = heads;
+  attn.head_dim = head_dim;
+  return attn;
+}
+
+at::Tensor AttentionProjections::split_heads(const at::Tensor& x) const {
+  return x.reshape({x.size(0), x.size(1), heads, head_dim}).transpose(1, 2);
+}
+
+at::Tensor AttentionProjections::merge_heads(const at::Tensor& x) const {
+  return x.transpose(1, 2).reshape({x.size(0), x.size(2), heads * head_dim});
+}
+
+double AttentionProjections::scale() const {
+  return 1.0 / std::sqrt(static_cast<double>(head_dim));
+}
+
+FeedForward FeedForward::load(const io::Weights& weights, int64_t dim, int64_t inner_dim,
+                              FeedForwardActivation activation, bool bias) {
+  return {Linear::load(weights.sub("net.0.proj"), dim, inner_dim, bias),
+          Linear::load(weights.sub("net.2"), inner_dim, dim, bias), activation};
+}
+
+at::Tensor FeedForward::operator()(const at::Tensor& x) const {
+  const char* approximate = activation == FeedForwardActivation::kGeluTanh ? "tanh" : "none";
+  return proj_out(at::gelu(proj_in(x), approximate));
+}
+
+BasicTransformerBlock::BasicTransformerBlock(const io::Weights& weights,
+                                             const TransformerBlockOptions& options, int64_t layer)
+    : layer_(layer),
+      dim_(options.dim),
+      norm1_(LayerNorm::load(weights.sub("norm1"), options.dim, options.norm_eps,
+                             options.norm_elementwise_affine)),
+      // ada_norm_single has no norm3: norm2 serves the feed-forward.
+      norm2_(LayerNorm::load(weights.sub("norm2"), options.dim, options.norm_eps,
+                             options.norm_elementwise_affine)),
+      attn1_(AttentionProjections::load(weights.sub("attn1"), options.dim, options.dim,
+                                        options.heads, options.head_dim, options.attention_bias)),
+      ff_(FeedForward::load(weights.sub("ff"), options.dim, 4 * options.dim, options.activation)),
+      scale_shift_table_(weights.get("scale_shift_table", {kModulationRows, options.dim})) {
+  if (options.cross_attention_dim) {
+    attn2_ =
+        AttentionProjections::load(weights.sub("attn2"), options.dim, *options.cross_attention_dim,
+                                   options.heads, options.head_dim, options.attention_bias);
+  }
+}
+
+at::Tensor BasicTransformerBlock::operator()(const at::Tensor& tokens, const at::Tensor& modulation,
+                                             const at::Tensor& text, const at::Tensor& text_bias,
+                                             AttentionStrategy& self_attention) const {
+  if (tokens.dim() != 3 || tokens.size(2) != dim_) {
+    throw UsageError("transformer block " + std::to_string(layer_) + " expects tokens [B, N, " +
+                     std::to_string(dim_) + "], got " + shape_of(tokens));
+  }
+  const int64_t batch = tokens.size(0);
+  if (!modulation.defined() || modulation.dim() != 2 || modulation.size(0) != batch ||
+      modulation.size(1) != kModulationRows * dim_) {
+    throw UsageError("transformer block " + std::to_string(layer_) + " expects a modulation [" +
+                     std::to_string(batch) + ", " + std::to_string(kModulationRows * dim_) +
+                     "], got " + shape_of(modulation));
+  }
+  // Each row is [B, 1, dim] and broadcasts over whichever tokens this band holds.
+  const std::vector<at::Tensor> rows =
+      (scale_shift_table_.unsqueeze(0) + modulation.reshape({batch, kModulationRows, dim_}))
+          .chunk(kModulationRows, 1);
+  const at::Tensor& shift_msa = rows[0];
+  const at::Tensor& scale_msa = rows[1];
+  const at::Tensor& gate_msa = rows[2];
+  const at::Tensor& shift_mlp = rows[3];
+  const at::Tensor& scale_mlp = rows[4];
+  const at::Tensor& gate_mlp = rows[5];
+
+  const at::Tensor normed = modulate(norm1_(tokens), shift_msa, scale_msa);
+  const at::Tensor attended = self_attention.self_attention(
+      layer_, attn1_.split_heads(attn1_.to_q(normed)), attn1_.split_heads(attn1_.to_k(normed)),
+      attn1_.split_heads(attn1_.to_v(normed)), attn1_.scale());
+  at::Tensor hidden = gate_msa * attn1_.to_out(attn1_.merge_heads(attended)) + tokens;
+
+  if (attn2_) {
+    if (!text.defined() || text.dim() != 3 || text.size(0) != batch ||
+        text.size(2) != attn2_->to_k.weight.size(1)) {
+      throw UsageError("transformer block " + std::to_string(layer_) + " expects text [" +
+                       std::to_string(batch) + ", L, " +
+                       std::to_string(attn2_->to_k.weight.size(1)) + "], got " + shape_of(text));
+    }
+    // PixArt applies no norm before cross-attention.
+    const at::Tensor cross = attention(
+        attn2_->split_heads(attn2_->to_q(hidden)), attn2_->split_heads(attn2_->to_k(text)),
+        attn2_->split_heads(attn2_->to_v(text)), text_bias, attn2_->scale());
+    hidden = attn2_->to_out(attn2_->merge_heads(cross)) + hidden;
+  }
+
+  const at::Tensor mlp_in = modulate(norm2_(hidden), shift_mlp, scale_mlp);
+  return gate_mlp * ff_(mlp_in) + hidden;
+}
+
+}  // namespace xdit::models
