@@ -5,6 +5,8 @@
 #include <limits>
 #include <sstream>
 
+#include "io/atomic_write.hpp"
+
 namespace xdit::io {
 namespace {
 
@@ -14,6 +16,10 @@ namespace {
 constexpr std::string_view kPosInf = "\"\\u0000xdit:+inf\"";
 constexpr std::string_view kNegInf = "\"\\u0000xdit:-inf\"";
 constexpr std::string_view kNaN = "\"\\u0000xdit:nan\"";
+
+// Configs nest a few levels; the cap keeps the recursive walks (here and in
+// nlohmann's dump and copy) far from the end of the stack on hostile input.
+constexpr int kMaxJsonDepth = 128;
 
 std::string replace_python_literals(std::string_view text) {
   std::string out;
@@ -54,31 +60,79 @@ void restore_non_finite(nlohmann::json& node) {
     const auto& s = node.get_ref<const std::string&>();
     if (s.size() > 1 && s[0] == '\0' && s.compare(1, 5, "xdit:") == 0) {
       const std::string tag = s.substr(6);
-      if (tag == "+inf") node = std::numeric_limits<double>::infinity();
-      if (tag == "-inf") node = -std::numeric_limits<double>::infinity();
-      if (tag == "nan") node = std::numeric_limits<double>::quiet_NaN();
+      if (tag == "+inf")
+        node = std::numeric_limits<double>::infinity();
+      if (tag == "-inf")
+        node = -std::numeric_limits<double>::infinity();
+      if (tag == "nan")
+        node = std::numeric_limits<double>::quiet_NaN();
     }
   } else if (node.is_structured()) {
-    for (auto& child : node) restore_non_finite(child);
+    for (auto& child : node)
+      restore_non_finite(child);
+  }
+}
+
+// The inverse of restore_non_finite, for writing.
+void mark_non_finite(nlohmann::ordered_json& node) {
+  if (node.is_number_float()) {
+    const double value = node.get<double>();
+    const std::string tag = std::isnan(value) ? "nan" : value > 0 ? "+inf" : "-inf";
+    if (!std::isfinite(value))
+      node = std::string(1, '\0') + "xdit:" + tag;
+  } else if (node.is_structured()) {
+    for (auto& child : node)
+      mark_non_finite(child);
+  }
+}
+
+void replace_all(std::string& text, std::string_view from, std::string_view to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
   }
 }
 
 }  // namespace
 
 nlohmann::json parse_json(std::string_view text, const std::string& source) {
+  auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxJsonDepth) {
+      throw FileError(source, "nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    }
+    return true;
+  };
   nlohmann::json json;
   try {
-    json = nlohmann::json::parse(replace_python_literals(text));
-  } catch (const nlohmann::json::parse_error& e) {
+    json = nlohmann::json::parse(replace_python_literals(text), limit_depth);
+  } catch (const nlohmann::json::exception& e) {
     throw FileError(source, std::string("not valid JSON: ") + e.what());
   }
   restore_non_finite(json);
   return json;
 }
 
+std::string dump_json(const nlohmann::ordered_json& json) {
+  nlohmann::ordered_json marked = json;
+  mark_non_finite(marked);
+  // The markers hold a NUL, which dump writes as the escape \u0000: the
+  // quoted marker text is exactly what parse_json's markers look like.
+  std::string text = marked.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  replace_all(text, kPosInf, "Infinity");
+  replace_all(text, kNegInf, "-Infinity");
+  replace_all(text, kNaN, "NaN");
+  return text + "\n";
+}
+
+void write_json_file(const std::filesystem::path& path, const nlohmann::ordered_json& json) {
+  write_file_atomically(path, {dump_json(json)});
+}
+
 nlohmann::json read_json_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw FileError(path.string(), "cannot be opened");
+  if (!in) {
+    throw FileError(path.string(),
+                    std::filesystem::exists(path) ? "cannot be opened" : "does not exist");
+  }
   std::ostringstream text;
   text << in.rdbuf();
   return parse_json(text.str(), path.string());
@@ -86,7 +140,8 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
 
 Config::Config(nlohmann::json json, std::string source)
     : json_(std::move(json)), source_(std::move(source)) {
-  if (!json_.is_object()) throw FileError(source_, "is not a JSON object");
+  if (!json_.is_object())
+    throw FileError(source_, "is not a JSON object");
 }
 
 Config Config::from_file(const std::filesystem::path& path) {
@@ -99,7 +154,8 @@ bool Config::has(std::string_view key) const {
 }
 
 const nlohmann::json& Config::at(std::string_view key) const {
-  if (!has(key)) fail(key, "is missing");
+  if (!has(key))
+    fail(key, "is missing");
   return json_.at(std::string(key));
 }
 
@@ -115,7 +171,8 @@ void Config::fail(std::string_view key, const std::string& what) const {
 
 void Config::check_type(std::string_view key, const nlohmann::json& value, bool ok,
                         const char* expected) const {
-  if (!ok) fail(key, std::string("is ") + value.dump() + ", expected " + expected);
+  if (!ok)
+    fail(key, std::string("is ") + value.dump() + ", expected " + expected);
 }
 
 }  // namespace xdit::io

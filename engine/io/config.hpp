@@ -17,9 +17,17 @@
 namespace xdit::io {
 
 // Parses JSON that may hold Python's Infinity / -Infinity / NaN literals.
-// `source` names the text in error messages (usually its path).
+// `source` names the text in error messages (usually its path). Throws
+// FileError for broken text and for nesting deeper than any config has.
 nlohmann::json parse_json(std::string_view text, const std::string& source);
 nlohmann::json read_json_file(const std::filesystem::path& path);
+
+// JSON text as Python's json module writes it (indent 2, non-finite numbers as
+// Infinity / -Infinity / NaN rather than nlohmann's null), so that a config we
+// write reads back the same here and in diffusers.
+std::string dump_json(const nlohmann::ordered_json& json);
+// Writes dump_json(json) atomically.
+void write_json_file(const std::filesystem::path& path, const nlohmann::ordered_json& json);
 
 class Config {
  public:
@@ -47,7 +55,8 @@ class Config {
 
   template <typename T>
   std::optional<T> get_optional(std::string_view key) const {
-    if (!has(key)) return std::nullopt;
+    if (!has(key))
+      return std::nullopt;
     return convert<T>(key, json_.at(std::string(key)));
   }
 
@@ -81,15 +90,18 @@ T Config::convert(std::string_view key, const nlohmann::json& value) const {
   } else if constexpr (std::is_same_v<T, std::vector<int64_t>> ||
                        std::is_same_v<T, std::vector<int>>) {
     bool ok = value.is_array();
-    for (const auto& item : value) ok = ok && item.is_number_integer();
+    for (const auto& item : value)
+      ok = ok && item.is_number_integer();
     check_type(key, value, ok, "a list of integers");
   } else if constexpr (std::is_same_v<T, std::vector<double>>) {
     bool ok = value.is_array();
-    for (const auto& item : value) ok = ok && item.is_number();
+    for (const auto& item : value)
+      ok = ok && item.is_number();
     check_type(key, value, ok, "a list of numbers");
   } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
     bool ok = value.is_array();
-    for (const auto& item : value) ok = ok && item.is_string();
+    for (const auto& item : value)
+      ok = ok && item.is_string();
     check_type(key, value, ok, "a list of strings");
   }
   return value.get<T>();

@@ -1,27 +1,21 @@
 #include "io/safetensors_writer.hpp"
 
-#include <fstream>
+#include <ATen/ATen.h>
+
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/error.hpp"
+#include "io/atomic_write.hpp"
+#include "io/config.hpp"
+#include "io/safetensors_header.hpp"
 
 namespace xdit::io {
 namespace {
 
-std::string dtype_name(at::ScalarType type) {
-  switch (type) {
-    case at::kDouble: return "F64";
-    case at::kFloat: return "F32";
-    case at::kHalf: return "F16";
-    case at::kBFloat16: return "BF16";
-    case at::kLong: return "I64";
-    case at::kInt: return "I32";
-    case at::kShort: return "I16";
-    case at::kChar: return "I8";
-    case at::kByte: return "U8";
-    case at::kBool: return "BOOL";
-    default: throw Error(std::string("safetensors cannot store dtype ") + c10::toString(type));
-  }
+std::string five_digits(size_t number) {
+  const std::string digits = std::to_string(number);
+  return std::string(digits.size() < 5 ? 5 - digits.size() : 0, '0') + digits;
 }
 
 }  // namespace
@@ -29,13 +23,24 @@ std::string dtype_name(at::ScalarType type) {
 SafetensorsBytes encode_safetensors(const NamedTensors& tensors,
                                     const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  if (!metadata.empty())
+    header["__metadata__"] = metadata;
   SafetensorsBytes out;
+  std::set<std::string> names;
   for (const auto& [name, tensor] : tensors) {
-    const at::Tensor dense = tensor.contiguous();
+    if (name == "__metadata__" || !names.insert(name).second) {
+      throw UsageError("safetensors: cannot write tensor '" + name +
+                       "': the name is reserved or used twice");
+    }
+    const auto dtype = safetensors_dtype_name(tensor.scalar_type());
+    if (!dtype) {
+      throw UsageError("safetensors: cannot write tensor '" + name + "' of dtype " +
+                       std::string(c10::toString(tensor.scalar_type())));
+    }
+    const at::Tensor dense = tensor.to(at::kCPU).contiguous();
     const auto begin = out.data.size();
     out.data.append(static_cast<const char*>(dense.data_ptr()), dense.nbytes());
-    header[name] = {{"dtype", dtype_name(dense.scalar_type())},
+    header[name] = {{"dtype", *dtype},
                     {"shape", dense.sizes().vec()},
                     {"data_offsets", {begin, out.data.size()}}};
   }
@@ -49,19 +54,44 @@ SafetensorsBytes encode_safetensors(const NamedTensors& tensors,
 void write_safetensors(const std::filesystem::path& path, const NamedTensors& tensors,
                        const std::map<std::string, std::string>& metadata) {
   const SafetensorsBytes bytes = encode_safetensors(tensors, metadata);
-  const auto temporary = std::filesystem::path(path.string() + ".partial");
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw FileError(temporary.string(), "cannot be created");
-    uint64_t length = bytes.header.size();
-    char prefix[8];
-    for (int i = 0; i < 8; ++i) prefix[i] = static_cast<char>((length >> (8 * i)) & 0xff);
-    out.write(prefix, 8);
-    out.write(bytes.header.data(), static_cast<std::streamsize>(bytes.header.size()));
-    out.write(bytes.data.data(), static_cast<std::streamsize>(bytes.data.size()));
-    if (!out.flush()) throw FileError(temporary.string(), "could not be written (disk full?)");
+  const uint64_t length = bytes.header.size();
+  char prefix[8];
+  for (int i = 0; i < 8; ++i)
+    prefix[i] = static_cast<char>((length >> (8 * i)) & 0xff);
+  write_file_atomically(path, {std::string_view(prefix, 8), bytes.header, bytes.data});
+}
+
+std::vector<std::filesystem::path> write_sharded_safetensors(const std::filesystem::path& index,
+                                                             const std::string& shard_stem,
+                                                             const NamedTensors& tensors,
+                                                             uint64_t max_shard_bytes) {
+  std::vector<NamedTensors> shards;
+  uint64_t shard_bytes = 0;
+  uint64_t total_bytes = 0;
+  for (const auto& named : tensors) {
+    const uint64_t bytes = named.second.nbytes();
+    if (shards.empty() || (shard_bytes > 0 && shard_bytes + bytes > max_shard_bytes)) {
+      shards.emplace_back();
+      shard_bytes = 0;
+    }
+    shards.back().push_back(named);
+    shard_bytes += bytes;
+    total_bytes += bytes;
   }
-  std::filesystem::rename(temporary, path);
+  nlohmann::ordered_json weight_map = nlohmann::ordered_json::object();
+  std::vector<std::filesystem::path> paths;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const std::string file_name = shard_stem + "-" + five_digits(i + 1) + "-of-" +
+                                  five_digits(shards.size()) + ".safetensors";
+    paths.push_back(index.parent_path() / file_name);
+    write_safetensors(paths.back(), shards[i]);
+    for (const auto& [name, tensor] : shards[i])
+      weight_map[name] = file_name;
+  }
+  nlohmann::ordered_json json = {{"metadata", {{"total_size", total_bytes}}},
+                                 {"weight_map", weight_map}};
+  write_json_file(index, json);
+  return paths;
 }
 
 }  // namespace xdit::io

@@ -4,6 +4,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -15,7 +16,8 @@ namespace xdit::io {
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
 // The header JSON and data bytes as they would be written, for tests that
-// corrupt one part and keep the rest valid.
+// corrupt one part and keep the rest valid. Throws UsageError for a dtype the
+// format cannot hold, a repeated name or the reserved name "__metadata__".
 struct SafetensorsBytes {
   std::string header;
   std::string data;
@@ -27,5 +29,15 @@ SafetensorsBytes encode_safetensors(const NamedTensors& tensors,
 // write never leaves a truncated checkpoint behind.
 void write_safetensors(const std::filesystem::path& path, const NamedTensors& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+// A sharded checkpoint as diffusers and transformers write it: the tensors in
+// order, split into shards of at most `max_shard_bytes` (a larger tensor gets
+// a shard of its own) named `<shard_stem>-00001-of-00003.safetensors` in the
+// folder of `index`, then the index itself ({"metadata": {"total_size"},
+// "weight_map": {key: shard file}}). Returns the shard paths.
+std::vector<std::filesystem::path> write_sharded_safetensors(const std::filesystem::path& index,
+                                                             const std::string& shard_stem,
+                                                             const NamedTensors& tensors,
+                                                             uint64_t max_shard_bytes);
 
 }  // namespace xdit::io

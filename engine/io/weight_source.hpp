@@ -32,14 +32,23 @@ class WeightSource {
   virtual std::string location(const std::string& key) const = 0;
   // Names the whole source in messages.
   virtual std::string describe() const = 0;
+  // Called with every tensor a model asks for, before the request is checked.
+  // Stored sources do nothing; a source that makes tensors instead (random
+  // weights for the built-in model and benchmarks) creates `key` here with the
+  // shape the model expects, so no list of keys has to be kept beside a model.
+  virtual void prepare(const std::string& /*key*/, const std::vector<int64_t>& /*shape*/) const {}
 };
 
 // One safetensors file or a sharded set of them.
 class SafetensorsWeights final : public WeightSource {
  public:
   static std::shared_ptr<SafetensorsWeights> open_file(const std::filesystem::path& path);
-  // A `*.safetensors.index.json` ("weight_map": key -> shard file).
+  // A `*.safetensors.index.json` ("weight_map": key -> shard file beside it).
+  // Every tensor of every shard is a key, as in diffusers. Throws FileError
+  // naming a missing shard, or a shard that lacks a key the index puts there.
   static std::shared_ptr<SafetensorsWeights> open_index(const std::filesystem::path& index);
+  // open_index for a `.json` path, open_file otherwise.
+  static std::shared_ptr<SafetensorsWeights> open(const std::filesystem::path& path);
 
   std::vector<std::string> keys() const override;
   bool contains(const std::string& key) const override;

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+
+#include "temp_folder.hpp"
 
 namespace xdit::io {
 namespace {
@@ -50,6 +53,49 @@ TEST(Config, TypedAccessNamesSourceAndKey) {
 
 TEST(Config, RejectsNonObjectRoot) {
   EXPECT_THROW(Config(parse_json("[1, 2]", "t"), "t"), FileError);
+}
+
+TEST(ParseJson, RefusesHostileTextWithAFileError) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_TRUE(xdit::testing::contains(
+      xdit::testing::error_message<FileError>([&] { parse_json(deep, "deep.json"); }),
+      "deep.json"));
+  EXPECT_THROW(parse_json(R"({"a": 1e999})", "t"), FileError);
+  EXPECT_THROW(parse_json("{\"a\": \"\xff\"}", "t"), FileError);  // not UTF-8
+}
+
+TEST(ReadJsonFile, NamesAMissingFile) {
+  const std::string message = xdit::testing::error_message<FileError>(
+      [] { read_json_file("/nonexistent/xdit/config.json"); });
+  EXPECT_TRUE(xdit::testing::contains(message, "/nonexistent/xdit/config.json")) << message;
+  EXPECT_TRUE(xdit::testing::contains(message, "does not exist")) << message;
+}
+
+TEST(DumpJson, WritesNonFiniteNumbersAsPythonDoes) {
+  const nlohmann::ordered_json json = {{"inf", std::numeric_limits<double>::infinity()},
+                                       {"neg", -std::numeric_limits<double>::infinity()},
+                                       {"nan", std::nan("")},
+                                       {"list", {1.5, std::numeric_limits<double>::infinity()}},
+                                       {"text", "Infinity"}};
+  const std::string text = dump_json(json);
+  EXPECT_TRUE(xdit::testing::contains(text, "\"inf\": Infinity")) << text;
+  EXPECT_TRUE(xdit::testing::contains(text, "\"neg\": -Infinity")) << text;
+  EXPECT_TRUE(xdit::testing::contains(text, "\"nan\": NaN")) << text;
+  const auto back = parse_json(text, "t");
+  EXPECT_TRUE(std::isinf(back["list"][1].get<double>()));
+  EXPECT_EQ(back["text"], "Infinity");
+  EXPECT_LT(text.find("\"inf\""), text.find("\"neg\""));  // insertion order kept
+}
+
+TEST(WriteJsonFile, ReadsBackAndLeavesNoTemporaryFile) {
+  xdit::testing::TempFolder folder;
+  const auto path = folder / "config.json";
+  write_json_file(path, {{"a", 1}, {"b", {{"c", "d"}}}});
+  write_json_file(path, {{"a", 2}});
+  EXPECT_EQ(Config::from_file(path).get<int64_t>("a"), 2);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(folder.path()),
+                          std::filesystem::directory_iterator()),
+            1);
 }
 
 }  // namespace
