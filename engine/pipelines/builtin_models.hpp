@@ -1,0 +1,33 @@
+#pragma once
+// Models that the project makes itself, so that everything runs with no
+// download: `builtin:tiny-pixart` is a small PixArt-α-architecture pipeline
+// (its own T5, SentencePiece tokenizer, VAE and DPM-Solver++ scheduler) with
+// deterministic random weights. It is written once as an ordinary diffusers
+// folder and then loaded through the same code as a real checkpoint.
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace xdit::pipelines {
+
+inline constexpr std::string_view kBuiltinPrefix = "builtin:";
+
+std::vector<std::string> builtin_model_names();
+bool is_builtin_model(std::string_view spec);
+
+// Where built-in models are written: $XDIT_CACHE_DIR, else
+// $XDG_CACHE_HOME/xdit, else ~/.cache/xdit.
+std::filesystem::path default_cache_dir();
+
+// A `--model` value to a pipeline folder: a path is returned as it is; a
+// built-in name is written into `cache_dir` on first use (atomically, so
+// that several processes may ask at once). UsageError for an unknown name.
+std::filesystem::path resolve_model(std::string_view spec,
+                                    const std::filesystem::path& cache_dir = default_cache_dir());
+
+// Writes builtin:tiny-pixart into `folder` (which must not exist).
+void write_tiny_pixart(const std::filesystem::path& folder);
+
+}  // namespace xdit::pipelines
