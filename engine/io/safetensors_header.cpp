@@ -120,7 +120,7 @@ uint64_t parse_shape(const nlohmann::json& shape, uint64_t element_size, TensorI
   bool any_zero = false;
   const uint64_t limit = static_cast<uint64_t>(kMaxInt64) / element_size;
   for (const auto& dim : shape) {
-    const uint64_t d = as_u64(dim, source, context + "shape " + shape.dump() + " has dimension");
+    const uint64_t d = as_u64(dim, source, context + "shape " + shape.dump() + ": a dimension");
     if (d == 0) {
       any_zero = true;
     } else if (d > limit / nonzero_product) {
