@@ -1,11 +1,24 @@
-#include "core/error.hpp"
+#include "models/autoencoder_kl.hpp"
 #include "verify/cases.hpp"
 
 namespace xdit::verify {
 
-// Placeholder until the module lands.
+// out.sample = decode(in.z); when the vector has an image, also the latent
+// distribution of encode(in.x).
 Outputs run_autoencoder_kl_case(const io::ReferenceVector& vector) {
-  throw UsageError(vector.path().string() + ": autoencoder_kl is not implemented yet");
+  const io::Weights weights = vector.weights();
+  const models::AutoencoderKL vae(models::AutoencoderKLConfig::from_config(vector.config()),
+                                  weights);
+  weights.expect_all_used();
+
+  Outputs outputs;
+  outputs["sample"] = vae.decode(vector.input("z"));
+  if (vector.has_input("x")) {
+    const models::EncoderOutput latent = vae.encode(vector.input("x"));
+    outputs["latent_dist_mean"] = latent.mean;
+    outputs["latent_dist_logvar"] = latent.logvar;
+  }
+  return outputs;
 }
 
 }  // namespace xdit::verify
