@@ -8,16 +8,14 @@ find_package(CLI11 REQUIRED)         # libcli11-dev: the xdit command line
 find_package(PNG REQUIRED)           # libpng-dev: image output with text chunks
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece) # T5 tokenizer
-find_library(XDIT_PROTOBUF_LIBRARY protobuf REQUIRED)
 
-# libsentencepiece exports copies of protobuf's inline functions. If it is
-# loaded before libprotobuf (which LibTorch pulls in only indirectly), those
-# copies interpose on libprotobuf's own and the process crashes in a static
-# initialiser. Making libprotobuf a direct dependency that precedes
-# sentencepiece fixes the load order.
-add_library(xdit_sentencepiece INTERFACE)
-target_link_libraries(xdit_sentencepiece INTERFACE
-  "-Wl,--no-as-needed" ${XDIT_PROTOBUF_LIBRARY} "-Wl,--as-needed" PkgConfig::SENTENCEPIECE)
+# libsentencepiece carries and exports its own copy of protobuf (3.14), and no
+# process can hold it in one symbol scope with the libprotobuf (3.21) that
+# LibTorch loads through libonnx_proto: loaded first, sentencepiece's copies
+# interpose on libprotobuf's and its static initialisers crash; loaded after,
+# sentencepiece's code runs libprotobuf's functions and fails protobuf's
+# version check when the first model loads. So only the bridge library of
+# engine/isolated links it, and the engine dlopens that with RTLD_DEEPBIND.
 
 # Debian's TorchConfig exports `torch` with the ABI flag; c10d's Gloo backend
 # is compiled into libtorch_cpu but its headers need USE_C10D_GLOO.

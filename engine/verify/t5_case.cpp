@@ -1,11 +1,17 @@
-#include "core/error.hpp"
+#include "models/t5_encoder.hpp"
 #include "verify/cases.hpp"
 
 namespace xdit::verify {
 
-// Placeholder until the module lands.
 Outputs run_t5_case(const io::ReferenceVector& vector) {
-  throw UsageError(vector.path().string() + ": t5 is not implemented yet");
+  const models::T5Config config = models::T5Config::from_config(vector.config());
+  const io::Weights weights = vector.weights();
+  const models::T5Encoder encoder(config, weights);
+  weights.expect_all_used();
+  // SD3 and Flux call T5 without a mask; the PixArt vectors carry one.
+  const at::Tensor mask =
+      vector.has_input("attention_mask") ? vector.input("attention_mask") : at::Tensor();
+  return {{"last_hidden_state", encoder.forward(vector.input("input_ids"), mask)}};
 }
 
 }  // namespace xdit::verify
