@@ -55,7 +55,8 @@ case "${1:-}" in
     install_missing_packages
     build_tree
     (cd "$build" && ctest --output-on-failure --timeout 900 -j 1)
-    "$repo/scripts/run-fuzzer.sh" 60
+    "$repo/scripts/run-fuzzer.sh" 45 safetensors_header_fuzzer
+    "$repo/scripts/run-fuzzer.sh" 30 config_json_fuzzer
     ;;
   build)
     install_missing_packages
