@@ -15,12 +15,24 @@ namespace xdit::compat {
 // Inference without autograd bookkeeping; the engine never trains.
 using InferenceGuard = c10::InferenceMode;
 
-// c10d renamed its collective handle between versions: 1.13 has
-// ProcessGroup::Work, 2.x has c10d::Work.
-#if XDIT_TORCH_AT_LEAST(2, 0)
+// c10d moved its operation handle out of ProcessGroup (ProcessGroup::Work
+// before 1.13, c10d::Work from 1.13 on, Debian's 1.13.1 included).
+#if XDIT_TORCH_AT_LEAST(1, 13)
 #define XDIT_C10D_WORK ::c10d::Work
 #else
 #define XDIT_C10D_WORK ::c10d::ProcessGroup::Work
+#endif
+
+// The class that Gloo and NCCL implement: 2.x splits the user-facing
+// ProcessGroup from per-device Backends (ProcessGroupGloo is a Backend there);
+// in 1.13 the backends are ProcessGroups. Only the operations that both share
+// (send, recv, allgather, alltoall_base, allreduce, broadcast, barrier) are
+// called through it. Macros, not aliases, so that this header need not
+// include c10d.
+#if XDIT_TORCH_AT_LEAST(2, 0)
+#define XDIT_C10D_BACKEND ::c10d::Backend
+#else
+#define XDIT_C10D_BACKEND ::c10d::ProcessGroup
 #endif
 
 }  // namespace xdit::compat

@@ -1,0 +1,55 @@
+#pragma once
+// Creates the c10d backend of one process group: Gloo for CPU tensors, NCCL
+// for CUDA tensors when the engine is built against a CUDA LibTorch. Internal
+// to the communicator; the only place that knows which backend classes exist.
+
+#include <c10/core/DeviceType.h>
+#include <c10/util/intrusive_ptr.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/torch_compat.hpp"
+
+namespace c10d {
+class Store;
+class ProcessGroup;
+class Backend;
+}  // namespace c10d
+
+namespace gloo::transport {
+class Device;
+}  // namespace gloo::transport
+
+namespace xdit::parallel {
+
+class BackendFactory {
+ public:
+  // `master_addr` chooses Gloo's network interface: loopback for a local
+  // group; otherwise the interface named by GLOO_SOCKET_IFNAME (as in
+  // PyTorch) or the one this host's name resolves to.
+  BackendFactory(c10::DeviceType device, const std::string& master_addr,
+                 std::chrono::milliseconds timeout);
+  ~BackendFactory();
+
+  // Blocks until all `size` members have called it with a store of the same
+  // prefix; throws what c10d throws.
+  c10::intrusive_ptr<XDIT_C10D_BACKEND> create(const c10::intrusive_ptr<c10d::Store>& store,
+                                               int rank, int size) const;
+
+ private:
+  c10::DeviceType device_;
+  std::chrono::milliseconds timeout_;
+  // One transport device serves every Gloo group of the process.
+  std::shared_ptr<gloo::transport::Device> gloo_device_;
+};
+
+#ifdef XDIT_WITH_CUDA
+// In nccl_backend.cpp, the only file that includes NCCL headers.
+c10::intrusive_ptr<XDIT_C10D_BACKEND> create_nccl_backend(
+    const c10::intrusive_ptr<c10d::Store>& store, int rank, int size,
+    std::chrono::milliseconds timeout);
+#endif
+
+}  // namespace xdit::parallel
