@@ -103,7 +103,7 @@ class Group {
   at::Tensor all_to_all_uneven(const at::Tensor& tensor, const std::vector<int64_t>& input_splits,
                                const std::vector<int64_t>& output_splits);
 
-  // Sum over the members, in place (into a contiguous tensor) or as a new one.
+  // Sum over the members: in place into `tensor` (any layout), or as a new tensor.
   void all_reduce_sum_(at::Tensor& tensor);
   at::Tensor all_reduce_sum(const at::Tensor& tensor);
   // `root`'s tensor into every member's `tensor`.
