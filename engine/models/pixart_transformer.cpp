@@ -126,7 +126,7 @@ std::optional<int64_t> PixArtConfig::text_channels() const {
 }
 
 PixArtTransformer::PixArtTransformer(PixArtConfig config, const io::Weights& weights,
-                                     PixArtStage stage)
+                                     PixArtStage stage, const TensorShard& shard)
     : config_(std::move(config)),
       stage_(stage),
       dtype_(weights.dtype()),
@@ -164,6 +164,7 @@ PixArtTransformer::PixArtTransformer(PixArtConfig config, const io::Weights& wei
   options.activation = config_.activation_fn;
   options.norm_elementwise_affine = config_.norm_elementwise_affine;
   options.norm_eps = config_.norm_eps;
+  options.shard = shard;
   for (int64_t layer = 0; layer < config_.num_layers; ++layer) {
     const std::string name = "transformer_blocks." + std::to_string(layer);
     if (layer >= stage_.first_layer && layer < *stage_.last_layer) {
@@ -278,12 +279,18 @@ at::Tensor PixArtTransformer::run_blocks(const at::Tensor& tokens,
 at::Tensor PixArtTransformer::finish(const at::Tensor& tokens,
                                      const PixArtConditioning& conditioning,
                                      const PatchRows& rows) const {
+  return unpatchify(output_patches(tokens, conditioning), rows, config_.patch_size,
+                    config_.out_channels);
+}
+
+at::Tensor PixArtTransformer::output_patches(const at::Tensor& tokens,
+                                             const PixArtConditioning& conditioning) const {
   if (!proj_out_)
     throw UsageError("this PixArt stage does not hold the output layer");
   const std::vector<at::Tensor> shift_scale =
       (scale_shift_table_.unsqueeze(0) + conditioning.embedded_timestep.unsqueeze(1)).chunk(2, 1);
   const at::Tensor modulated = norm_out_(tokens) * (shift_scale[1] + 1) + shift_scale[0];
-  return unpatchify((*proj_out_)(modulated), rows, config_.patch_size, config_.out_channels);
+  return (*proj_out_)(modulated);
 }
 
 at::Tensor PixArtTransformer::forward(const at::Tensor& hidden_states,

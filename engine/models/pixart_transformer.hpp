@@ -23,6 +23,7 @@
 #include "models/attention_strategy.hpp"
 #include "models/embeddings.hpp"
 #include "models/layers.hpp"
+#include "models/tensor_shard.hpp"
 #include "models/transformer_block.hpp"
 
 namespace xdit::models {
@@ -82,9 +83,13 @@ class PixArtTransformer {
  public:
   // Loads the tensors of `stage` from `weights` (the model's root view) and
   // marks the others skipped, so that `weights.expect_all_used()` afterwards
-  // reports only keys that the config does not explain. Throws WeightError
-  // for a missing tensor or a wrong shape, UsageError for a bad stage.
-  PixArtTransformer(PixArtConfig config, const io::Weights& weights, PixArtStage stage = {});
+  // reports only keys that the config does not explain. The blocks hold the
+  // heads and feed-forward width of `shard` (tensor parallel; the
+  // conditioning, input and output layers stay whole). Throws WeightError
+  // for a missing tensor or a wrong shape, UsageError for a bad stage or a
+  // shard count that does not divide the heads.
+  PixArtTransformer(PixArtConfig config, const io::Weights& weights, PixArtStage stage = {},
+                    const TensorShard& shard = {});
 
   const PixArtConfig& config() const { return config_; }
   // The stage held, with last_layer resolved.
@@ -122,6 +127,10 @@ class PixArtTransformer {
   // rows.grid_width * p]. Needs stage().owns_output.
   at::Tensor finish(const at::Tensor& tokens, const PixArtConditioning& conditioning,
                     const PatchRows& rows) const;
+  // finish() before the unpatchify, for any run of tokens (not only whole
+  // rows): tokens [B, N, inner_dim] -> patches [B, N, p * p * out_channels],
+  // which models::unpatchify turns into pixels once the rows are complete.
+  at::Tensor output_patches(const at::Tensor& tokens, const PixArtConditioning& conditioning) const;
 
   // The whole model on a whole latent: hidden_states [B, in_channels, H, W]
   // -> [B, out_channels, H, W]. `strategy` defaults to LocalAttention.

@@ -25,15 +25,18 @@ at::Tensor modulate(const at::Tensor& normed, const at::Tensor& shift, const at:
 
 AttentionProjections AttentionProjections::load(const io::Weights& weights, int64_t query_dim,
                                                 int64_t kv_dim, int64_t heads, int64_t head_dim,
-                                                bool qkv_bias, bool out_bias) {
+                                                bool qkv_bias, bool out_bias,
+                                                const TensorShard& shard) {
   const int64_t inner = heads * head_dim;
   AttentionProjections attn;
-  attn.to_q = Linear::load(weights.sub("to_q"), query_dim, inner, qkv_bias);
-  attn.to_k = Linear::load(weights.sub("to_k"), kv_dim, inner, qkv_bias);
-  attn.to_v = Linear::load(weights.sub("to_v"), kv_dim, inner, qkv_bias);
-  attn.to_out = Linear::load(weights.sub("to_out.0"), inner, query_dim, out_bias);
-  attn.heads = heads;
+  // Whole heads per shard: the rows of q/k/v are head-major.
+  attn.heads = shard.part(heads, "attention heads of " + weights.prefix() + "*");
   attn.head_dim = head_dim;
+  attn.shard = shard;
+  attn.to_q = shard.load_column(weights.sub("to_q"), query_dim, inner, qkv_bias);
+  attn.to_k = shard.load_column(weights.sub("to_k"), kv_dim, inner, qkv_bias);
+  attn.to_v = shard.load_column(weights.sub("to_v"), kv_dim, inner, qkv_bias);
+  attn.to_out = shard.load_row(weights.sub("to_out.0"), inner, query_dim, out_bias);
   return attn;
 }
 
@@ -49,15 +52,20 @@ double AttentionProjections::scale() const {
   return 1.0 / std::sqrt(static_cast<double>(head_dim));
 }
 
+at::Tensor AttentionProjections::project_out(const at::Tensor& attended) const {
+  return shard.row_forward(to_out, merge_heads(attended));
+}
+
 FeedForward FeedForward::load(const io::Weights& weights, int64_t dim, int64_t inner_dim,
-                              FeedForwardActivation activation, bool bias) {
-  return {Linear::load(weights.sub("net.0.proj"), dim, inner_dim, bias),
-          Linear::load(weights.sub("net.2"), inner_dim, dim, bias), activation};
+                              FeedForwardActivation activation, bool bias,
+                              const TensorShard& shard) {
+  return {shard.load_column(weights.sub("net.0.proj"), dim, inner_dim, bias),
+          shard.load_row(weights.sub("net.2"), inner_dim, dim, bias), activation, shard};
 }
 
 at::Tensor FeedForward::operator()(const at::Tensor& x) const {
   const char* approximate = activation == FeedForwardActivation::kGeluTanh ? "tanh" : "none";
-  return proj_out(at::gelu(proj_in(x), approximate));
+  return shard.row_forward(proj_out, at::gelu(proj_in(x), approximate));
 }
 
 BasicTransformerBlock::BasicTransformerBlock(const io::Weights& weights,
@@ -70,13 +78,16 @@ BasicTransformerBlock::BasicTransformerBlock(const io::Weights& weights,
       norm2_(LayerNorm::load(weights.sub("norm2"), options.dim, options.norm_eps,
                              options.norm_elementwise_affine)),
       attn1_(AttentionProjections::load(weights.sub("attn1"), options.dim, options.dim,
-                                        options.heads, options.head_dim, options.attention_bias)),
-      ff_(FeedForward::load(weights.sub("ff"), options.dim, 4 * options.dim, options.activation)),
+                                        options.heads, options.head_dim, options.attention_bias,
+                                        /*out_bias=*/true, options.shard)),
+      ff_(FeedForward::load(weights.sub("ff"), options.dim, 4 * options.dim, options.activation,
+                            /*bias=*/true, options.shard)),
       scale_shift_table_(weights.get("scale_shift_table", {kModulationRows, options.dim})) {
   if (options.cross_attention_dim) {
     attn2_ =
         AttentionProjections::load(weights.sub("attn2"), options.dim, *options.cross_attention_dim,
-                                   options.heads, options.head_dim, options.attention_bias);
+                                   options.heads, options.head_dim, options.attention_bias,
+                                   /*out_bias=*/true, options.shard);
   }
 }
 
@@ -109,7 +120,7 @@ at::Tensor BasicTransformerBlock::operator()(const at::Tensor& tokens, const at:
   const at::Tensor attended = self_attention.self_attention(
       layer_, attn1_.split_heads(attn1_.to_q(normed)), attn1_.split_heads(attn1_.to_k(normed)),
       attn1_.split_heads(attn1_.to_v(normed)), attn1_.scale());
-  at::Tensor hidden = gate_msa * attn1_.to_out(attn1_.merge_heads(attended)) + tokens;
+  at::Tensor hidden = gate_msa * attn1_.project_out(attended) + tokens;
 
   if (attn2_) {
     if (!text.defined() || text.dim() != 3 || text.size(0) != batch ||
@@ -122,7 +133,7 @@ at::Tensor BasicTransformerBlock::operator()(const at::Tensor& tokens, const at:
     const at::Tensor cross = attention(
         attn2_->split_heads(attn2_->to_q(hidden)), attn2_->split_heads(attn2_->to_k(text)),
         attn2_->split_heads(attn2_->to_v(text)), text_bias, attn2_->scale());
-    hidden = attn2_->to_out(attn2_->merge_heads(cross)) + hidden;
+    hidden = attn2_->project_out(cross) + hidden;
   }
 
   const at::Tensor mlp_in = modulate(norm2_(hidden), shift_mlp, scale_mlp);

@@ -15,41 +15,51 @@
 #include "io/weight_source.hpp"
 #include "models/attention_strategy.hpp"
 #include "models/layers.hpp"
+#include "models/tensor_shard.hpp"
 
 namespace xdit::models {
 
 // The q/k/v/out projections of diffusers' Attention (to_q, to_k, to_v,
-// to_out.0) and the head layout around them.
+// to_out.0) and the head layout around them. With a split `shard`, q/k/v
+// hold the shard's heads and to_out their input columns.
 struct AttentionProjections {
   Linear to_q;
   Linear to_k;
   Linear to_v;
   Linear to_out;
-  int64_t heads = 1;
+  int64_t heads = 1;  // held by this shard
   int64_t head_dim = 1;
+  TensorShard shard;
 
   // `kv_dim`: channels of the tokens keys and values come from (query_dim
-  // for self-attention, the text width for cross-attention).
+  // for self-attention, the text width for cross-attention). `heads`: of the
+  // whole layer.
   static AttentionProjections load(const io::Weights& weights, int64_t query_dim, int64_t kv_dim,
                                    int64_t heads, int64_t head_dim, bool qkv_bias,
-                                   bool out_bias = true);
+                                   bool out_bias = true, const TensorShard& shard = {});
 
   // [B, L, heads * head_dim] <-> [B, heads, L, head_dim].
   at::Tensor split_heads(const at::Tensor& x) const;
   at::Tensor merge_heads(const at::Tensor& x) const;
   double scale() const;
+  // to_out of the attended heads [B, heads, L, head_dim]: [B, L, query_dim],
+  // summed over the shards.
+  at::Tensor project_out(const at::Tensor& attended) const;
 };
 
 enum class FeedForwardActivation { kGelu, kGeluTanh };
 
 // diffusers FeedForward with a GELU activation: net.0.proj -> GELU -> net.2.
+// With a split `shard`, each shard holds a slice of the hidden width.
 struct FeedForward {
   Linear proj_in;
   Linear proj_out;
   FeedForwardActivation activation = FeedForwardActivation::kGeluTanh;
+  TensorShard shard;
 
   static FeedForward load(const io::Weights& weights, int64_t dim, int64_t inner_dim,
-                          FeedForwardActivation activation, bool bias = true);
+                          FeedForwardActivation activation, bool bias = true,
+                          const TensorShard& shard = {});
   at::Tensor operator()(const at::Tensor& x) const;
 };
 
@@ -63,6 +73,8 @@ struct TransformerBlockOptions {
   FeedForwardActivation activation = FeedForwardActivation::kGeluTanh;
   bool norm_elementwise_affine = false;
   double norm_eps = 1e-6;
+  // The heads and feed-forward width this block holds (all by default).
+  TensorShard shard;
 };
 
 class BasicTransformerBlock {

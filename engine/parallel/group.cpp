@@ -1,6 +1,7 @@
 #include "parallel/group.hpp"
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -242,7 +243,13 @@ PendingOp Group::start_all_gather(const at::Tensor& tensor,
   for (int64_t s : tensor.sizes())
     stacked_shape.push_back(s);
   // The members' pieces land in one [n, ...] tensor; c10d copies into views.
-  at::Tensor stacked = n == 1 ? input[0].unsqueeze(0) : at::empty(stacked_shape, tensor.options());
+  // Gloo copies on its own thread, outside the caller's InferenceMode, where
+  // an inference tensor may not be written: the buffer is a normal tensor.
+  at::Tensor stacked;
+  {
+    const c10::InferenceMode normal_tensors(false);
+    stacked = n == 1 ? input[0].unsqueeze(0) : at::empty(stacked_shape, tensor.options());
+  }
   std::vector<std::vector<at::Tensor>> outputs(1);
   for (int i = 0; i < n && n > 1; ++i)
     outputs[0].push_back(stacked[i]);

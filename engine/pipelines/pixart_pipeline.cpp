@@ -8,12 +8,24 @@
 
 #include "core/error.hpp"
 #include "core/torch_compat.hpp"
+#include "parallel/communicator.hpp"
+#include "parallel/guidance.hpp"
+#include "parallel/runner.hpp"
+#include "parallel/tensor_parallel.hpp"
 #include "pipelines/resolution_bins.hpp"
 
 namespace xdit::pipelines {
+
+struct PixArtPipeline::RankContext {
+  std::unique_ptr<parallel::Communicator> own;  // serial: a world of one
+  parallel::Communicator* comm = nullptr;
+  std::unique_ptr<parallel::GroupPartialSums> tensor_sums;
+};
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using parallel::Dim;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -21,26 +33,30 @@ double seconds_since(Clock::time_point start) {
 
 PixArtVariant variant_of(const io::ModelFolder& folder) {
   const std::string& name = folder.class_name();
-  if (name == "PixArtAlphaPipeline") return PixArtVariant::kAlpha;
-  if (name == "PixArtSigmaPipeline") return PixArtVariant::kSigma;
+  if (name == "PixArtAlphaPipeline")
+    return PixArtVariant::kAlpha;
+  if (name == "PixArtSigmaPipeline")
+    return PixArtVariant::kSigma;
   throw ConfigError(folder.model_index().source(), "_class_name",
-                    "is '" + name + "'; this pipeline runs PixArtAlphaPipeline and "
-                    "PixArtSigmaPipeline folders");
+                    "is '" + name +
+                        "'; this pipeline runs PixArtAlphaPipeline and "
+                        "PixArtSigmaPipeline folders");
 }
 
 void expect_class(const io::ModelFolder& folder, std::string_view component,
                   std::initializer_list<std::string_view> accepted) {
   const std::string& name = folder.component(component).class_name;
   for (const auto& candidate : accepted) {
-    if (name == candidate) return;
+    if (name == candidate)
+      return;
   }
   throw ConfigError(folder.model_index().source(), std::string(component),
                     "is a '" + name + "', which a PixArt pipeline cannot use");
 }
 
 // Builds a model from its component and checks that every tensor of the
-// checkpoint was used: a key left over means the config does not describe
-// the checkpoint.
+// checkpoint was used (or deliberately skipped): a key left over means the
+// config does not describe the checkpoint.
 template <typename Model, typename Config, typename... Extra>
 std::unique_ptr<Model> load_model(const io::ModelFolder& folder, std::string_view component,
                                   at::ScalarType dtype, Extra... extra) {
@@ -49,6 +65,65 @@ std::unique_ptr<Model> load_model(const io::ModelFolder& folder, std::string_vie
   auto model = std::make_unique<Model>(config, weights, extra...);
   weights.expect_all_used();
   return model;
+}
+
+// The size a request is generated at, from the model's sample size and the
+// factor from latent patches to pixels.
+ImageSize plan_size(const GenerationRequest& request, int64_t sample_size, int64_t vae_scale_factor,
+                    int64_t patch_size) {
+  ImageSize size;
+  const int64_t default_side = sample_size * vae_scale_factor;
+  size.height = request.height > 0 ? request.height : default_side;
+  size.width = request.width > 0 ? request.width : default_side;
+  size.generated_height = size.height;
+  size.generated_width = size.width;
+  const auto bins = aspect_ratio_bins(sample_size);
+  if (request.use_resolution_binning && !bins.empty()) {
+    const AspectRatioBin bin = nearest_bin(bins, size.height, size.width);
+    size.generated_height = bin.height;
+    size.generated_width = bin.width;
+  } else if (request.use_resolution_binning) {
+    spdlog::info("no aspect-ratio buckets for sample_size {}: generating {}x{} as asked",
+                 sample_size, size.width, size.height);
+  }
+  check_image_size(size.generated_height, size.generated_width, vae_scale_factor * patch_size);
+  return size;
+}
+
+parallel::ModelFacts model_facts(const models::PixArtConfig& config, int64_t vae_scale_factor,
+                                 const ImageSize& size, const GenerationRequest& request) {
+  parallel::ModelFacts facts;
+  facts.num_attention_heads = static_cast<int>(config.num_attention_heads);
+  facts.ffn_inner_dim = static_cast<int>(4 * config.inner_dim());
+  facts.num_layers = static_cast<int>(config.num_layers);
+  const int64_t patch_pixels = vae_scale_factor * config.patch_size;
+  facts.latent_rows = static_cast<int>(size.generated_height / patch_pixels);
+  facts.latent_cols = static_cast<int>(size.generated_width / patch_pixels);
+  facts.batch =
+      static_cast<int>(static_cast<int64_t>(request.prompts.size()) * request.images_per_prompt);
+  facts.guidance = request.guidance_scale > 1.0;
+  return facts;
+}
+
+void check_request(const GenerationRequest& request) {
+  if (request.prompts.empty())
+    throw UsageError("no prompt given");
+  if (request.num_inference_steps < 1) {
+    throw UsageError("num_inference_steps must be at least 1, got " +
+                     std::to_string(request.num_inference_steps));
+  }
+  if (request.images_per_prompt < 1)
+    throw UsageError("images per prompt must be at least 1");
+}
+
+// Only the ranks at the origin of every dimension but data decode: one per
+// data slice, and together they form rank 0's data group.
+bool decodes_images(const parallel::Mesh& mesh) {
+  for (const Dim dim : parallel::kAllDims) {
+    if (dim != Dim::kData && mesh.coord(dim) != 0)
+      return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -63,13 +138,47 @@ void check_image_size(int64_t height, int64_t width, int64_t multiple) {
   }
 }
 
+parallel::ModelFacts pixart_model_facts(const io::ModelFolder& folder,
+                                        const GenerationRequest& request) {
+  check_request(request);
+  const auto config = models::PixArtConfig::from_config(folder.config("transformer"));
+  const int64_t factor =
+      models::AutoencoderKLConfig::from_config(folder.config("vae")).spatial_scale();
+  return model_facts(config, factor,
+                     plan_size(request, config.sample_size, factor, config.patch_size), request);
+}
+
+PixArtPipeline::PixArtPipeline() = default;
 PixArtPipeline::PixArtPipeline(PixArtPipeline&&) noexcept = default;
 PixArtPipeline& PixArtPipeline::operator=(PixArtPipeline&&) noexcept = default;
 PixArtPipeline::~PixArtPipeline() = default;
 
-PixArtPipeline PixArtPipeline::load(const io::ModelFolder& folder,
-                                    const PipelineOptions& options) {
+PixArtPipeline PixArtPipeline::load(const io::ModelFolder& folder, const PipelineOptions& options) {
+  return load_rank(folder, options, nullptr);
+}
+
+PixArtPipeline PixArtPipeline::load(const io::ModelFolder& folder, const PipelineOptions& options,
+                                    parallel::Communicator& comm) {
+  return load_rank(folder, options, &comm);
+}
+
+PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
+                                         const PipelineOptions& options,
+                                         parallel::Communicator* comm) {
   PixArtPipeline pipeline;
+  pipeline.rank_ = std::make_unique<RankContext>();
+  RankContext& rank = *pipeline.rank_;
+  if (comm == nullptr) {
+    rank.own =
+        std::make_unique<parallel::Communicator>(parallel::Rendezvous{}, parallel::Mesh({}, 1, 0));
+    comm = rank.own.get();
+  }
+  if (!comm->mesh())
+    throw UsageError("a PixArt rank needs a communicator made with its mesh");
+  rank.comm = comm;
+  const parallel::Mesh& mesh = *comm->mesh();
+  parallel::make_runner(*comm);  // refuse a method without a runner at load, not per request
+
   pipeline.variant_ = variant_of(folder);
   expect_class(folder, "tokenizer", {"T5Tokenizer", "T5TokenizerFast"});
   expect_class(folder, "text_encoder", {"T5EncoderModel"});
@@ -80,16 +189,22 @@ PixArtPipeline PixArtPipeline::load(const io::ModelFolder& folder,
       models::T5Tokenizer::from_folder(folder.directory("tokenizer")));
   pipeline.text_encoder_ =
       load_model<models::T5Encoder, models::T5Config>(folder, "text_encoder", options.dtype);
+  rank.tensor_sums = std::make_unique<parallel::GroupPartialSums>(comm->group(Dim::kTensor));
   pipeline.transformer_ = load_model<models::PixArtTransformer, models::PixArtConfig>(
-      folder, "transformer", options.dtype);
-  // The VAE decodes in float32 when its config asks for it (half precision
-  // overflows in the SD VAE), as diffusers' pipelines upcast it.
+      folder, "transformer", options.dtype, models::PixArtStage{},
+      parallel::tensor_shard(mesh, *rank.tensor_sums));
+
   const auto vae_config = models::AutoencoderKLConfig::from_config(folder.config("vae"));
-  const auto vae_dtype = vae_config.force_upcast ? at::kFloat : options.dtype;
-  const io::Weights vae_weights(folder.weights("vae"), vae_dtype);
-  pipeline.vae_ = std::make_unique<models::AutoencoderKL>(vae_config, vae_weights,
-                                                          models::AutoencoderKL::Parts::kDecoder);
-  vae_weights.expect_all_used();
+  pipeline.vae_scale_factor_ = vae_config.spatial_scale();
+  if (decodes_images(mesh)) {
+    // The VAE decodes in float32 when its config asks for it (half precision
+    // overflows in the SD VAE), as diffusers' pipelines upcast it.
+    const auto vae_dtype = vae_config.force_upcast ? at::kFloat : options.dtype;
+    const io::Weights vae_weights(folder.weights("vae"), vae_dtype);
+    pipeline.vae_ = std::make_unique<models::AutoencoderKL>(vae_config, vae_weights,
+                                                            models::AutoencoderKL::Parts::kDecoder);
+    vae_weights.expect_all_used();
+  }
 
   pipeline.scheduler_config_ = std::make_unique<io::Config>(folder.config("scheduler"));
   pipeline.scheduler_class_ = options.scheduler_class;
@@ -97,11 +212,17 @@ PixArtPipeline PixArtPipeline::load(const io::ModelFolder& folder,
   return pipeline;
 }
 
+const models::AutoencoderKL& PixArtPipeline::vae() const {
+  if (!vae_) {
+    throw UsageError("rank " + std::to_string(rank_->comm->rank()) +
+                     " did not load the VAE: only the ranks that decode images do");
+  }
+  return *vae_;
+}
+
 std::unique_ptr<schedulers::Scheduler> PixArtPipeline::make_scheduler() const {
   return schedulers::make_scheduler(*scheduler_config_, scheduler_class_);
 }
-
-int64_t PixArtPipeline::vae_scale_factor() const { return vae_->config().spatial_scale(); }
 
 int64_t PixArtPipeline::default_resolution() const {
   return transformer_->config().sample_size * vae_scale_factor();
@@ -111,14 +232,17 @@ int64_t PixArtPipeline::default_max_sequence_length() const {
   return variant_ == PixArtVariant::kSigma ? 300 : 120;
 }
 
-PromptEmbeddings PixArtPipeline::encode_prompts(const std::vector<std::string>& prompts,
-                                                const std::string& negative_prompt, bool guided,
-                                                int64_t max_sequence_length) const {
-  std::vector<std::string> texts;
-  // diffusers concatenates [negative, positive]: unconditional rows first.
-  if (guided) texts.assign(prompts.size(), models::preprocess_prompt(negative_prompt));
-  for (const auto& prompt : prompts) texts.push_back(models::preprocess_prompt(prompt));
-  const models::T5Tokens tokens = tokenizer_->encode(texts, max_sequence_length);
+ImageSize PixArtPipeline::image_size(const GenerationRequest& request) const {
+  const auto& config = transformer_->config();
+  return plan_size(request, config.sample_size, vae_scale_factor(), config.patch_size);
+}
+
+PromptEmbeddings PixArtPipeline::encode_texts(const std::vector<std::string>& texts,
+                                              int64_t max_sequence_length) const {
+  std::vector<std::string> preprocessed;
+  for (const auto& text : texts)
+    preprocessed.push_back(models::preprocess_prompt(text));
+  const models::T5Tokens tokens = tokenizer_->encode(preprocessed, max_sequence_length);
   at::Tensor embeddings = text_encoder_->forward(tokens.input_ids, tokens.attention_mask);
   return {embeddings.to(transformer_->dtype()), tokens.attention_mask};
 }
@@ -129,112 +253,110 @@ at::Tensor PixArtPipeline::prepare_latents(int64_t batch, int64_t height, int64_
   const int64_t factor = vae_scale_factor();
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
   // float32 noise, as torch.randn with a CPU generator draws it.
-  at::Tensor noise = at::randn(
-      {batch, transformer_->config().in_channels, height / factor, width / factor}, generator,
-      at::TensorOptions().dtype(at::kFloat));
+  at::Tensor noise =
+      at::randn({batch, transformer_->config().in_channels, height / factor, width / factor},
+                generator, at::TensorOptions().dtype(at::kFloat));
   return noise.mul_(scheduler.init_noise_sigma());
 }
 
-at::Tensor PixArtPipeline::predict_noise(const at::Tensor& latents, const at::Tensor& timestep,
-                                         const PromptEmbeddings& prompt, double guidance_scale,
-                                         int64_t height, int64_t width) const {
-  const bool guided = prompt.embeddings.size(0) == 2 * latents.size(0);
-  const at::Tensor model_input =
-      (guided ? at::cat({latents, latents}) : latents).to(transformer_->dtype());
-  const int64_t batch = model_input.size(0);
-  at::Tensor resolution;
-  at::Tensor aspect_ratio;
-  if (transformer_->config().use_additional_conditions) {
-    resolution = at::tensor({static_cast<float>(height), static_cast<float>(width)})
-                     .repeat({batch, 1});
-    aspect_ratio = at::full({batch, 1}, static_cast<float>(static_cast<double>(height) /
-                                                           static_cast<double>(width)));
-  }
-  at::Tensor noise = transformer_
-                         ->forward(model_input, prompt.embeddings, timestep.expand({batch}),
-                                   prompt.mask, resolution, aspect_ratio)
-                         .to(at::kFloat);
-  if (guided) {
-    const auto halves = noise.chunk(2);
-    noise = halves[0] + guidance_scale * (halves[1] - halves[0]);
-  }
-  // Learned sigma: the second half of the channels is the variance.
-  if (transformer_->config().out_channels == 2 * latents.size(1)) noise = noise.chunk(2, 1)[0];
-  return noise;
-}
-
 at::Tensor PixArtPipeline::decode(const at::Tensor& latents) const {
-  const auto& config = vae_->config();
+  const auto& config = vae().config();
   at::Tensor z = latents.to(vae_->dtype()) / config.scaling_factor;
-  if (config.shift_factor) z = z + *config.shift_factor;
+  if (config.shift_factor)
+    z = z + *config.shift_factor;
   return (vae_->decode(z).to(at::kFloat) / 2 + 0.5).clamp_(0, 1);
 }
 
 GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
                                           const GenerationCallbacks& callbacks) const {
   const compat::InferenceGuard no_grad;
-  if (request.prompts.empty()) throw UsageError("no prompt given");
-  if (request.num_inference_steps < 1) {
-    throw UsageError("num_inference_steps must be at least 1, got " +
-                     std::to_string(request.num_inference_steps));
-  }
-  if (request.images_per_prompt < 1) throw UsageError("images per prompt must be at least 1");
+  check_request(request);
+  const ImageSize size = image_size(request);
+  parallel::Communicator& comm = *rank_->comm;
+  const parallel::Mesh& mesh = *comm.mesh();
+  parallel::validate(mesh.config(), mesh.world_size(),
+                     model_facts(transformer_->config(), vae_scale_factor(), size, request));
 
   GenerationResult result;
-  result.height = request.height > 0 ? request.height : default_resolution();
-  result.width = request.width > 0 ? request.width : default_resolution();
-  result.generated_height = result.height;
-  result.generated_width = result.width;
-  const auto bins = aspect_ratio_bins(transformer_->config().sample_size);
-  if (request.use_resolution_binning && !bins.empty()) {
-    const AspectRatioBin bin = nearest_bin(bins, result.height, result.width);
-    result.generated_height = bin.height;
-    result.generated_width = bin.width;
-  } else if (request.use_resolution_binning) {
-    spdlog::info("no aspect-ratio buckets for sample_size {}: generating {}x{} as asked",
-                 transformer_->config().sample_size, result.width, result.height);
-  }
-  check_image_size(result.generated_height, result.generated_width,
-                   vae_scale_factor() * transformer_->config().patch_size);
+  result.height = size.height;
+  result.width = size.width;
+  result.generated_height = size.generated_height;
+  result.generated_width = size.generated_width;
 
-  const bool guided = request.guidance_scale > 1.0;
-  std::vector<std::string> prompts;
+  // The whole batch (each prompt images_per_prompt times), then this data
+  // rank's equal share of it.
+  std::vector<std::string> batch;
   for (const auto& prompt : request.prompts) {
-    prompts.insert(prompts.end(), static_cast<size_t>(request.images_per_prompt), prompt);
+    batch.insert(batch.end(), static_cast<size_t>(request.images_per_prompt), prompt);
+  }
+  parallel::Group& data = comm.group(Dim::kData);
+  const auto rows = static_cast<int64_t>(batch.size()) / data.size();
+  const int64_t first_row = rows * data.index();
+  const std::vector<std::string> own(batch.begin() + first_row, batch.begin() + first_row + rows);
+
+  const parallel::Guidance guidance(request.guidance_scale, comm.group(Dim::kCfg));
+  std::vector<std::string> texts;
+  for (const auto branch : guidance.branches()) {
+    if (branch == parallel::Guidance::Branch::kUnconditional) {
+      texts.insert(texts.end(), own.size(), request.negative_prompt);
+    } else {
+      texts.insert(texts.end(), own.begin(), own.end());
+    }
   }
   auto start = Clock::now();
   const PromptEmbeddings prompt =
-      encode_prompts(prompts, request.negative_prompt, guided,
-                     request.max_sequence_length.value_or(default_max_sequence_length()));
+      encode_texts(texts, request.max_sequence_length.value_or(default_max_sequence_length()));
   result.encode_seconds = seconds_since(start);
 
   auto scheduler = make_scheduler();
   scheduler->set_timesteps({request.num_inference_steps, {}, std::nullopt});
-  at::Tensor latents = prepare_latents(static_cast<int64_t>(prompts.size()),
-                                       result.generated_height, result.generated_width,
-                                       request.seed, *scheduler);
-  schedulers::SchedulerState state;
-  const at::Tensor& timesteps = scheduler->timesteps();
-  const int64_t steps = timesteps.size(0);
-  for (int64_t i = 0; i < steps; ++i) {
-    start = Clock::now();
-    const at::Tensor model_input = scheduler->scale_model_input(latents, i);
-    const at::Tensor noise =
-        predict_noise(model_input, timesteps[i], prompt, request.guidance_scale,
-                      result.generated_height, result.generated_width);
-    latents = scheduler->step(noise, i, latents, state);
-    result.step_seconds.push_back(seconds_since(start));
-    if (callbacks.on_step) callbacks.on_step({i + 1, steps, result.step_seconds.back()});
-    if (callbacks.on_latents) callbacks.on_latents(latents, i + 1);
+  // Every rank draws the whole batch's noise, so that each image's noise is
+  // the serial run's whatever the split.
+  const at::Tensor latents =
+      prepare_latents(static_cast<int64_t>(batch.size()), size.generated_height,
+                      size.generated_width, request.seed, *scheduler)
+          .narrow(0, first_row, rows);
+
+  const auto& config = transformer_->config();
+  parallel::PixArtInputs inputs{prompt.embeddings, prompt.mask, {}, {}};
+  const int64_t model_batch = prompt.embeddings.size(0);
+  if (config.use_additional_conditions) {
+    const auto height = static_cast<float>(size.generated_height);
+    const auto width = static_cast<float>(size.generated_width);
+    inputs.resolution = at::tensor({height, width}).repeat({model_batch, 1});
+    inputs.aspect_ratio =
+        at::full({model_batch, 1}, static_cast<float>(static_cast<double>(size.generated_height) /
+                                                      static_cast<double>(size.generated_width)));
   }
-  result.latents = latents;
-  if (!request.decode) return result;
+
+  parallel::DenoiseLoop loop;
+  loop.scheduler = scheduler.get();
+  loop.model_input = [&](const at::Tensor& x) { return guidance.model_input(x); };
+  const bool learned_sigma = config.out_channels == 2 * config.in_channels;
+  loop.noise = [&](const at::Tensor& output) {
+    // Learned sigma: the second half of the channels is the variance.
+    return guidance.combine(learned_sigma ? output.chunk(2, 1)[0] : output);
+  };
+  const int64_t steps = scheduler->timesteps().size(0);
+  loop.on_step = [&](int64_t done, double seconds, const at::Tensor& x) {
+    result.step_seconds.push_back(seconds);
+    if (callbacks.on_step)
+      callbacks.on_step({done, steps, seconds});
+    if (callbacks.on_latents)
+      callbacks.on_latents(x, done);
+  };
+  const at::Tensor denoised =
+      parallel::make_runner(comm)->denoise(*transformer_, latents, inputs, loop);
+  result.latents = data.all_gather(denoised, 0);
+  if (!request.decode || !decodes())
+    return result;
 
   start = Clock::now();
-  at::Tensor images = decode(latents);
-  images = resize_and_crop(images, result.height, result.width);
+  const at::Tensor images = resize_and_crop(decode(denoised), result.height, result.width);
   // As diffusers' numpy_to_pil: round(x * 255).
-  result.images = images.mul(255).round_().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+  const at::Tensor pixels =
+      images.mul(255).round_().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+  result.images = data.all_gather(pixels, 0);
   result.decode_seconds = seconds_since(start);
   return result;
 }

@@ -1,91 +1,143 @@
 #pragma once
 // PixArt-α / PixArt-Σ text-to-image, as diffusers' PixArtAlphaPipeline and
 // PixArtSigmaPipeline (v0.30.3): T5 prompt encoding with the padding mask,
-// classifier-free guidance in one batch, learned-sigma output split, the
-// scheduler loop, VAE decode and aspect-ratio binning. The same seed and
-// settings give the same image, and on CPU the same initial noise as
-// diffusers with `torch.Generator().manual_seed(seed)`.
+// classifier-free guidance, learned-sigma output split, the scheduler loop,
+// VAE decode and aspect-ratio binning. The same seed and settings give the
+// same image, and on CPU the same initial noise as diffusers with
+// `torch.Generator().manual_seed(seed)`.
+//
+// One pipeline runs serially or as one rank of a process group. On a group,
+// every rank loads its own pipeline (its tensor-parallel shard of the
+// transformer, the VAE only where images are decoded) and every rank calls
+// generate() with the same request; the batch is split over data ranks, the
+// guidance branches over cfg ranks, and the denoising loop runs through the
+// parallel::Runner the mesh chooses (sequence and tensor parallel inside it).
 
 #include <ATen/core/Tensor.h>
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "io/model_folder.hpp"
 #include "models/autoencoder_kl.hpp"
 #include "models/pixart_transformer.hpp"
 #include "models/t5_encoder.hpp"
 #include "models/t5_tokenizer.hpp"
+#include "parallel/parallel_config.hpp"
 #include "pipelines/generation.hpp"
 #include "schedulers/scheduler.hpp"
+
+namespace xdit::parallel {
+class Communicator;
+}  // namespace xdit::parallel
 
 namespace xdit::pipelines {
 
 enum class PixArtVariant { kAlpha, kSigma };
 
 struct PipelineOptions {
-  at::ScalarType dtype = at::kFloat;  // of the transformer and text encoder
+  at::ScalarType dtype = at::kFloat;           // of the transformer and text encoder
   std::optional<std::string> scheduler_class;  // override model's scheduler
 };
 
-// Prompt embeddings with their masks, unconditional rows first when guided.
+// Prompt embeddings with their masks.
 struct PromptEmbeddings {
   at::Tensor embeddings;  // [B, L, caption_channels]
   at::Tensor mask;        // [B, L] int64 keep-mask
 };
 
+// The size a request is denoised at, after the defaults and binning.
+struct ImageSize {
+  int64_t height = 0;  // of the images returned
+  int64_t width = 0;
+  int64_t generated_height = 0;  // the bucket actually denoised
+  int64_t generated_width = 0;
+};
+
 class PixArtPipeline {
  public:
-  // Loads every component from a diffusers folder. Throws FileError /
-  // ConfigError / WeightError naming the file or key that does not fit.
+  // Serial: loads every component from a diffusers folder, for this process
+  // alone. Throws FileError / ConfigError / WeightError naming the file or
+  // key that does not fit.
   static PixArtPipeline load(const io::ModelFolder& folder, const PipelineOptions& options = {});
+  // One rank of the group `comm` (made with its Mesh): loads only what this
+  // rank needs, i.e. its tensor-parallel shard of the transformer blocks and
+  // the VAE only on the ranks that decode. Every rank of the group calls it.
+  // `comm` must outlive the pipeline. Throws UsageError for a mesh whose
+  // methods do not fit the model (tensor degree not dividing the heads, ...)
+  // or that asks for a method not available yet (PipeFusion, DistriFusion).
+  static PixArtPipeline load(const io::ModelFolder& folder, const PipelineOptions& options,
+                             parallel::Communicator& comm);
 
   PixArtPipeline(PixArtPipeline&&) noexcept;
   PixArtPipeline& operator=(PixArtPipeline&&) noexcept;
   ~PixArtPipeline();
 
+  // Serially, or on a group: every rank calls it with the same request. On a
+  // group the request is checked against the mesh first (the same UsageError
+  // on every rank, before any communication). The result's `latents` (the
+  // whole batch) are valid on every rank; `images` (the whole batch) on rank
+  // 0 and undefined on ranks that did not decode; `step_seconds` and the
+  // other timings are this rank's. Callbacks run on every rank after each
+  // step; `on_latents` sees this rank's rows of the batch (its data slice),
+  // which on rank 0 start with the first image.
   GenerationResult generate(const GenerationRequest& request,
                             const GenerationCallbacks& callbacks = {}) const;
 
   PixArtVariant variant() const { return variant_; }
   const models::PixArtTransformer& transformer() const { return *transformer_; }
-  const models::AutoencoderKL& vae() const { return *vae_; }
+  // UsageError on a rank that did not load the VAE (it decodes nothing).
+  const models::AutoencoderKL& vae() const;
+  bool decodes() const { return vae_ != nullptr; }
   // Latent pixels per image pixel along a side.
-  int64_t vae_scale_factor() const;
+  int64_t vae_scale_factor() const { return vae_scale_factor_; }
   // The image side the model was trained for (sample_size × VAE factor).
   int64_t default_resolution() const;
   int64_t default_max_sequence_length() const;
+  // The size `request` is generated at; UsageError naming the setting when
+  // it cannot be.
+  ImageSize image_size(const GenerationRequest& request) const;
 
   // The steps of `generate`, public for the parallel runners and tests.
-  PromptEmbeddings encode_prompts(const std::vector<std::string>& prompts,
-                                  const std::string& negative_prompt, bool guided,
-                                  int64_t max_sequence_length) const;
+  // T5 embeddings of `texts` (each preprocessed as diffusers does).
+  PromptEmbeddings encode_texts(const std::vector<std::string>& texts,
+                                int64_t max_sequence_length) const;
   // Initial noise [batch, C, height / f, width / f] from `seed`.
   at::Tensor prepare_latents(int64_t batch, int64_t height, int64_t width, uint64_t seed,
                              const schedulers::Scheduler& scheduler) const;
-  // The model's noise prediction for `latents` at step `index`, guided.
-  at::Tensor predict_noise(const at::Tensor& latents, const at::Tensor& timestep,
-                           const PromptEmbeddings& prompt, double guidance_scale,
-                           int64_t height, int64_t width) const;
   // Final latents -> float images in [0, 1], [B, 3, H, W].
   at::Tensor decode(const at::Tensor& latents) const;
   std::unique_ptr<schedulers::Scheduler> make_scheduler() const;
 
  private:
-  PixArtPipeline() = default;
+  struct RankContext;  // the communicator (its own world of one when serial)
+
+  PixArtPipeline();
+  static PixArtPipeline load_rank(const io::ModelFolder& folder, const PipelineOptions& options,
+                                  parallel::Communicator* comm);
 
   PixArtVariant variant_ = PixArtVariant::kAlpha;
   std::unique_ptr<models::T5Tokenizer> tokenizer_;
   std::unique_ptr<models::T5Encoder> text_encoder_;
   std::unique_ptr<models::PixArtTransformer> transformer_;
   std::unique_ptr<models::AutoencoderKL> vae_;
+  int64_t vae_scale_factor_ = 8;
   std::unique_ptr<io::Config> scheduler_config_;
   std::optional<std::string> scheduler_class_;
+  std::unique_ptr<RankContext> rank_;
 };
 
 // The image side and height/width checks shared by the CLI and the Studio:
 // throws UsageError naming the setting when a size cannot be generated.
 void check_image_size(int64_t height, int64_t width, int64_t multiple);
+
+// What parallel::validate needs to know of a PixArt folder and a request,
+// read from the configs alone, so that a launcher can refuse a mesh before
+// starting any process: parallel::validate(config, nproc,
+// pixart_model_facts(folder, request)).
+parallel::ModelFacts pixart_model_facts(const io::ModelFolder& folder,
+                                        const GenerationRequest& request);
 
 }  // namespace xdit::pipelines

@@ -1,0 +1,88 @@
+// Ulysses, Ring and USP attention against plain attention over the whole
+// sequence, on random tensors, and the token runs of the sequence split.
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+#include "models/attention.hpp"
+#include "parallel/ring_attention.hpp"
+#include "parallel/synchronous_runner.hpp"
+#include "parallel/usp_attention.hpp"
+#include "process_group_harness.hpp"
+
+namespace xdit::parallel {
+namespace {
+
+using testing::run_process_group;
+
+struct Qkv {
+  at::Tensor q, k, v;
+};
+
+// The same random q/k/v on every rank: [B, H, L, D].
+Qkv whole_sequence(int64_t heads, int64_t tokens) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(7);
+  const auto options = at::TensorOptions().dtype(at::kFloat);
+  return {at::randn({2, heads, tokens, 8}, generator, options),
+          at::randn({2, heads, tokens, 8}, generator, options),
+          at::randn({2, heads, tokens, 8}, generator, options)};
+}
+
+void expect_sequence_attention_is_exact(int ulysses, int ring, int64_t heads, int64_t tokens) {
+  ParallelConfig config;
+  config.ulysses_degree = ulysses;
+  config.ring_degree = ring;
+  run_process_group(config, [=](Communicator& comm, int) {
+    const Qkv all = whole_sequence(heads, tokens);
+    Group& sequence = comm.group(Dim::kSequence);
+    const int64_t run = tokens / sequence.size();
+    const auto own = [&](const at::Tensor& t) { return t.narrow(2, run * sequence.index(), run); };
+    const double scale = 0.35;
+    UspAttention usp(comm.group(Dim::kUlysses), comm.group(Dim::kRing));
+    const at::Tensor out = usp.self_attention(0, own(all.q), own(all.k), own(all.v), scale);
+    const at::Tensor expected = own(models::attention(all.q, all.k, all.v, at::Tensor(), scale));
+    ASSERT_EQ(out.sizes(), expected.sizes());
+    EXPECT_TRUE(at::allclose(out, expected, 1e-5, 1e-5));
+  });
+}
+
+TEST(SequenceAttention, UlyssesIsExact) {
+  expect_sequence_attention_is_exact(2, 1, 4, 12);
+}
+
+TEST(SequenceAttention, RingOfThreeIsExact) {
+  expect_sequence_attention_is_exact(1, 3, 2, 15);
+}
+
+TEST(SequenceAttention, UlyssesTimesRingIsExact) {
+  expect_sequence_attention_is_exact(2, 2, 6, 20);
+}
+
+TEST(SequenceAttention, RingPassesEveryBlockOnce) {
+  // Each rank's K/V block goes round once: n - 1 sends of one block.
+  run_process_group(3, [](Communicator& comm, int) {
+    const Qkv all = whole_sequence(2, 6);
+    comm.stats().reset();
+    ring_attention(comm.world(), all.q, all.k, all.v, 1.0);
+    EXPECT_EQ(comm.stats().of(CommOp::kSend).calls, 2);
+    EXPECT_EQ(comm.stats().of(CommOp::kSend).bytes_sent, 2 * 2 * all.k.nbytes());
+  });
+}
+
+TEST(TokenRun, EqualRunsCoveredByWholeRows) {
+  const auto grid = models::PatchRows::whole(8, 12);
+  const TokenRun second = token_run(grid, 1, 3);
+  EXPECT_EQ(second.first, 32);
+  EXPECT_EQ(second.count, 32);
+  EXPECT_EQ(second.rows.first_row, 2);  // tokens 32..63 lie in rows 2..5
+  EXPECT_EQ(second.rows.num_rows, 4);
+  const TokenRun last = token_run(grid, 2, 3);
+  EXPECT_EQ(last.rows.first_row + last.rows.num_rows, 8);
+  EXPECT_EQ(token_run(grid, 0, 1).rows.num_rows, 8);
+  EXPECT_THROW(token_run(grid, 0, 5), UsageError);
+}
+
+}  // namespace
+}  // namespace xdit::parallel
