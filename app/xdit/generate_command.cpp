@@ -1,19 +1,22 @@
-// `xdit generate`: text to image with xDiT's flag names.
+// `xdit generate`: text to image with xDiT's flag names, in this process
+// (--nproc 1) or on a group of xdit-worker processes.
 
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "core/error.hpp"
 #include "core/threads.hpp"
 #include "io/model_folder.hpp"
-#include "io/png_image.hpp"
-#include "io/safetensors_writer.hpp"
 #include "pipelines/builtin_models.hpp"
 #include "pipelines/pixart_pipeline.hpp"
+#include "workers/cancel_on_signal.hpp"
+#include "workers/generate_settings.hpp"
+#include "workers/launcher.hpp"
+#include "workers/result_files.hpp"
+#include "workers/worker_error.hpp"
 #include "xdit/commands.hpp"
 #include "xdit/progress_bar.hpp"
 
@@ -21,121 +24,110 @@ namespace xdit::app {
 namespace {
 
 struct GenerateOptions {
-  std::string model = "builtin:tiny-pixart";
-  std::string variant;
-  std::string dtype = "float32";
-  std::string scheduler;
-  std::string output_type = "pil";
-  std::string output = "xdit_output.png";
-  bool no_resolution_binning = false;
+  workers::GenerateSettings settings;
+  int nproc = 1;
   int threads = 0;
-  pipelines::GenerationRequest request;
 };
 
-at::ScalarType parse_dtype(const std::string& name) {
-  if (name == "float32" || name == "fp32") return at::kFloat;
-  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
-  throw UsageError("--dtype '" + name + "' is not supported (float32 or bfloat16)");
-}
-
-// image.png with several images: image_0.png, image_1.png, ...
-std::filesystem::path numbered(const std::filesystem::path& path, int64_t index, int64_t count) {
-  if (count == 1) return path;
-  auto name = path.stem().string() + "_" + std::to_string(index) + path.extension().string();
-  return path.parent_path() / name;
-}
-
-int run_generate(GenerateOptions options) {
-  const at::ScalarType dtype = parse_dtype(options.dtype);
-  if (options.output_type != "pil" && options.output_type != "latent") {
-    throw UsageError("--output_type '" + options.output_type + "' is not supported (pil or latent)");
+void write_outputs(const workers::GenerateSettings& settings, const io::ModelFolder& folder,
+                   const pipelines::GenerationResult& result) {
+  const auto record =
+      workers::settings_json(settings, workers::scheduler_class(folder, settings.group), result);
+  for (const auto& line :
+       workers::write_result_files(result, settings.output, !settings.request.decode, record)) {
+    std::printf("%s\n", line.c_str());
   }
+  if (settings.request.decode)
+    std::printf("%s\n", workers::timing_summary(result).c_str());
+}
+
+int run_in_process(const GenerateOptions& options, const io::ModelFolder& folder) {
+  const auto& settings = options.settings;
   set_compute_threads(options.threads > 0 ? options.threads : available_cores());
-  auto& request = options.request;
-  request.use_resolution_binning = !options.no_resolution_binning;
-  request.decode = options.output_type == "pil";
-
-  const auto folder_path = pipelines::resolve_model(options.model);
-  spdlog::info("loading {}", folder_path.string());
-  const io::ModelFolder folder(folder_path, options.variant);
-  pipelines::PipelineOptions pipeline_options;
-  pipeline_options.dtype = dtype;
-  if (!options.scheduler.empty()) pipeline_options.scheduler_class = options.scheduler;
-  const auto pipeline = pipelines::PixArtPipeline::load(folder, pipeline_options);
-
+  spdlog::info("loading {}", folder.root().string());
+  const auto pipeline = pipelines::PixArtPipeline::load(folder, settings.group.pipeline_options());
   ProgressBar progress("denoising");
   pipelines::GenerationCallbacks callbacks;
   callbacks.on_step = [&](const pipelines::StepEvent& event) {
     progress.update(event.step, event.total);
   };
-  const auto result = pipeline.generate(request, callbacks);
+  const auto result = pipeline.generate(settings.request, callbacks);
   progress.finish();
-
-  nlohmann::json settings = pipelines::to_json(request);
-  settings["model"] = options.model;
-  settings["dtype"] = options.dtype;
-  settings["scheduler"] = pipeline.make_scheduler()->class_name();
-  settings["height"] = result.height;
-  settings["width"] = result.width;
-  const std::filesystem::path output(options.output);
-  if (!output.parent_path().empty()) std::filesystem::create_directories(output.parent_path());
-  if (!request.decode) {
-    io::write_safetensors(output, {{"latents", result.latents}}, {{"xdit", settings.dump()}});
-    std::printf("wrote %s (latents %s)\n", output.c_str(), c10::str(result.latents.sizes()).c_str());
-    return 0;
-  }
-  const int64_t count = result.images.size(0);
-  for (int64_t i = 0; i < count; ++i) {
-    const auto path = numbered(output, i, count);
-    io::write_png(path, result.images[i], {{"Software", "xdit 0.1.0"}, {"xdit", settings.dump()}});
-    std::printf("wrote %s (%lldx%lld)\n", path.c_str(), static_cast<long long>(result.width),
-                static_cast<long long>(result.height));
-  }
-  double total = 0;
-  for (double s : result.step_seconds) total += s;
-  std::printf("text encoding %.2f s, %zu steps %.2f s (%.3f s/step), decode %.2f s\n",
-              result.encode_seconds, result.step_seconds.size(), total,
-              total / static_cast<double>(result.step_seconds.size()), result.decode_seconds);
+  write_outputs(settings, folder, result);
   return 0;
+}
+
+// "rank 1: 0.412 s/step, 1.5 MB sent/step, peak 612 MB"
+std::string rank_summary(const workers::MetricsMessage& m) {
+  double seconds = 0;
+  for (double s : m.step_seconds)
+    seconds += s;
+  const double steps = std::max<double>(1, static_cast<double>(m.step_seconds.size()));
+  const double sent = m.comm.contains("total") ? m.comm["total"].value("bytes_sent", 0.0) : 0.0;
+  char text[160];
+  std::snprintf(text, sizeof(text), "rank %d: %.3f s/step, %.2f MB sent/step, peak memory %.0f MB",
+                m.rank, seconds / steps, sent / steps / 1e6,
+                static_cast<double>(m.memory.peak_rss_bytes) / 1e6);
+  return text;
+}
+
+int run_on_group(const GenerateOptions& options, const io::ModelFolder& folder) {
+  const auto& settings = options.settings;
+  workers::LaunchOptions launch;
+  launch.threads_per_worker = options.threads > 0 ? options.threads : 1;
+  workers::Launcher group(settings.group, launch);
+  const workers::CancelOnSignal interrupt(group);
+  try {
+    std::fprintf(stderr, "starting %d workers (%s)\n", options.nproc,
+                 settings.group.parallel.describe().c_str());
+    group.wait_ready();
+    ProgressBar progress("denoising");
+    workers::GroupCallbacks callbacks;
+    callbacks.on_progress = [&](const workers::ProgressMessage& step) {
+      if (step.rank == 0)
+        progress.update(step.step, step.total);
+    };
+    const auto out = group.generate(settings.request, callbacks);
+    progress.finish();
+    group.stop();
+    write_outputs(settings, folder, out.result);
+    for (const auto& metrics : out.metrics)
+      std::printf("%s\n", rank_summary(metrics).c_str());
+    return 0;
+  } catch (const workers::GroupCancelled& e) {
+    std::fprintf(stderr, "\nxdit: interrupted (%s): %s\n",
+                 strsignal(workers::CancelOnSignal::received()), e.what());
+    return 130;
+  }
+}
+
+int run_generate(GenerateOptions options) {
+  auto& settings = options.settings;
+  workers::finish_settings(settings);
+  if (options.nproc < 1)
+    throw UsageError("--nproc " + std::to_string(options.nproc) + " is not a number of processes");
+  settings.group.world_size = options.nproc;
+  const io::ModelFolder folder(pipelines::resolve_model(settings.group.model),
+                               settings.group.variant);
+  // Every refusal of the degrees comes here, before any process starts.
+  parallel::validate(settings.group.parallel, options.nproc,
+                     pipelines::pixart_model_facts(folder, settings.request));
+  return options.nproc == 1 ? run_in_process(options, folder) : run_on_group(options, folder);
 }
 
 }  // namespace
 
 CommandRunner add_generate_command(CLI::App& app) {
   auto options = std::make_shared<GenerateOptions>();
-  auto& request = options->request;
   CLI::App* command = app.add_subcommand("generate", "Generate images from a text prompt");
-  command->add_option("--model", options->model,
-                      "diffusers pipeline folder, or builtin:tiny-pixart (no download)")
+  workers::add_generate_flags(*command, options->settings);
+  command
+      ->add_option("--nproc", options->nproc,
+                   "Processes (xdit-worker) to spread the generation over; 1 runs it in this "
+                   "process. Their number is the product of the parallel degrees")
       ->capture_default_str();
-  command->add_option("--prompt", request.prompts, "Prompt(s); one image batch row each")
-      ->required();
-  command->add_option("--negative_prompt", request.negative_prompt, "Negative prompt");
-  command->add_option("--height", request.height, "Image height in pixels (default: the model's)");
-  command->add_option("--width", request.width, "Image width in pixels (default: the model's)");
-  command->add_option("--num_inference_steps", request.num_inference_steps, "Denoising steps")
-      ->capture_default_str();
-  command->add_option("--guidance_scale", request.guidance_scale,
-                      "Classifier-free guidance scale (<= 1 disables guidance)")
-      ->capture_default_str();
-  command->add_option("--seed", request.seed, "Random seed (same seed and settings, same image)")
-      ->capture_default_str();
-  command->add_option("--num_images_per_prompt", request.images_per_prompt, "Images per prompt")
-      ->capture_default_str();
-  command->add_option("--max_sequence_length", request.max_sequence_length,
-                      "Text tokens (default 120 for PixArt-α, 300 for PixArt-Σ)");
-  command->add_flag("--no_resolution_binning", options->no_resolution_binning,
-                    "Generate at the requested size instead of the nearest trained aspect ratio");
-  command->add_option("--output_type", options->output_type,
-                      "pil: PNG image(s); latent: the final latents as safetensors")
-      ->capture_default_str();
-  command->add_option("--output,-o", options->output, "Output file")->capture_default_str();
-  command->add_option("--dtype", options->dtype, "float32 or bfloat16")->capture_default_str();
-  command->add_option("--variant", options->variant, "Weights variant, e.g. fp16");
-  command->add_option("--scheduler", options->scheduler,
-                      "Scheduler class instead of the model's (DPMSolverMultistepScheduler, "
-                      "DDIMScheduler, EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler)");
-  command->add_option("--threads", options->threads, "Compute threads (default: all cores)");
+  command->add_option("--threads", options->threads,
+                      "Compute threads (default: all cores; with --nproc, per worker: 1)");
   return [options] { return run_generate(*options); };
 }
 

@@ -1,0 +1,117 @@
+#include "workers/generate_settings.hpp"
+
+#include "core/error.hpp"
+#include "schedulers/scheduler.hpp"
+
+namespace xdit::workers {
+namespace {
+
+void add_parallel_flags(CLI::App& command, parallel::ParallelConfig& p) {
+  const std::string group = "Parallel (xDiT's flags; their product is the number of processes)";
+  command
+      .add_option("--data_parallel_degree", p.data_degree, "Images of the batch split across ranks")
+      ->group(group);
+  command
+      .add_flag_callback(
+          "--use_cfg_parallel", [&p] { p.cfg_degree = 2; },
+          "The two classifier-free guidance branches on two ranks (cfg degree 2)")
+      ->group(group);
+  command
+      .add_option("--ulysses_degree", p.ulysses_degree,
+                  "Sequence parallel: all-to-all between token and head splits")
+      ->group(group);
+  command
+      .add_option("--ring_degree", p.ring_degree,
+                  "Sequence parallel: K/V blocks passed around a ring")
+      ->group(group);
+  command
+      .add_option("--tensor_parallel_degree", p.tensor_degree,
+                  "Attention heads and feed-forward split across ranks")
+      ->group(group);
+  command
+      .add_option("--pipefusion_parallel_degree", p.pipefusion_degree,
+                  "PipeFusion layer stages (not available yet)")
+      ->group(group);
+  command
+      .add_option("--num_pipeline_patch", p.num_pipeline_patch,
+                  "PipeFusion patches (default: one per stage)")
+      ->group(group);
+  command
+      .add_option("--warmup_steps", p.warmup_steps,
+                  "PipeFusion synchronous steps before stale activations")
+      ->group(group);
+}
+
+}  // namespace
+
+void add_generate_flags(CLI::App& command, GenerateSettings& settings) {
+  auto& request = settings.request;
+  auto& group = settings.group;
+  command
+      .add_option("--model", group.model,
+                  "diffusers pipeline folder, or builtin:tiny-pixart (no download)")
+      ->capture_default_str();
+  command.add_option("--prompt", request.prompts, "Prompt(s); one image batch row each")
+      ->required();
+  command.add_option("--negative_prompt", request.negative_prompt, "Negative prompt");
+  command.add_option("--height", request.height, "Image height in pixels (default: the model's)");
+  command.add_option("--width", request.width, "Image width in pixels (default: the model's)");
+  command.add_option("--num_inference_steps", request.num_inference_steps, "Denoising steps")
+      ->capture_default_str();
+  command
+      .add_option("--guidance_scale", request.guidance_scale,
+                  "Classifier-free guidance scale (<= 1 disables guidance)")
+      ->capture_default_str();
+  command.add_option("--seed", request.seed, "Random seed (same seed and settings, same image)")
+      ->capture_default_str();
+  command.add_option("--num_images_per_prompt", request.images_per_prompt, "Images per prompt")
+      ->capture_default_str();
+  command.add_option("--max_sequence_length", request.max_sequence_length,
+                     "Text tokens (default 120 for PixArt-α, 300 for PixArt-Σ)");
+  command.add_flag("--no_resolution_binning", settings.no_resolution_binning,
+                   "Generate at the requested size instead of the nearest trained aspect ratio");
+  command
+      .add_option("--output_type", settings.output_type,
+                  "pil: PNG image(s); latent: the final latents as safetensors")
+      ->capture_default_str();
+  command.add_option("--output,-o", settings.output, "Output file")->capture_default_str();
+  command.add_option("--dtype", group.dtype, "float32 or bfloat16")->capture_default_str();
+  command.add_option("--variant", group.variant, "Weights variant, e.g. fp16");
+  command.add_option("--scheduler", group.scheduler,
+                     "Scheduler class instead of the model's (DPMSolverMultistepScheduler, "
+                     "DDIMScheduler, EulerDiscreteScheduler, FlowMatchEulerDiscreteScheduler)");
+  add_parallel_flags(command, group.parallel);
+}
+
+void finish_settings(GenerateSettings& settings) {
+  if (settings.output_type != "pil" && settings.output_type != "latent") {
+    throw UsageError("--output_type '" + settings.output_type +
+                     "' is not supported (pil or latent)");
+  }
+  dtype_from_name(settings.group.dtype);  // refuse before any work starts
+  settings.request.use_resolution_binning = !settings.no_resolution_binning;
+  settings.request.decode = settings.output_type == "pil";
+}
+
+std::string scheduler_class(const io::ModelFolder& folder, const GroupSpec& spec) {
+  return schedulers::make_scheduler(folder.config("scheduler"),
+                                    spec.pipeline_options().scheduler_class)
+      ->class_name();
+}
+
+nlohmann::json settings_json(const GenerateSettings& settings, const std::string& scheduler_class,
+                             const pipelines::GenerationResult& result) {
+  nlohmann::json json = pipelines::to_json(settings.request);
+  json["model"] = settings.group.model;
+  json["dtype"] = settings.group.dtype;
+  json["scheduler"] = scheduler_class;
+  json["height"] = result.height;
+  json["width"] = result.width;
+  if (settings.group.world_size > 1) {
+    json["parallel"] = to_json(settings.group.parallel);
+    json["world_size"] = settings.group.world_size;
+  }
+  return json;
+}
+
+}  // namespace xdit::workers

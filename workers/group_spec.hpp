@@ -1,0 +1,43 @@
+#pragma once
+// What a worker group is built for: one model, loaded once, on one mesh.
+// A group serves any number of requests for this spec (it stays warm);
+// another model or other degrees need another group.
+
+#include <c10/core/ScalarType.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "parallel/parallel_config.hpp"
+#include "pipelines/pixart_pipeline.hpp"
+
+namespace xdit::workers {
+
+struct GroupSpec {
+  // A diffusers folder or a built-in name (builtin:tiny-pixart); the launcher
+  // resolves it once and sends the folder to the workers.
+  std::string model = "builtin:tiny-pixart";
+  std::string variant;            // weights variant ("fp16"); empty: the default weights
+  std::string dtype = "float32";  // of the transformer and text encoder
+  std::string scheduler;          // scheduler class; empty: the model's
+  parallel::ParallelConfig parallel;
+  int world_size = 1;
+  // Bounds the rendezvous and every collective of the workers.
+  std::chrono::milliseconds comm_timeout = std::chrono::minutes(5);
+
+  pipelines::PipelineOptions pipeline_options() const;
+};
+
+// "float32"/"fp32" or "bfloat16"/"bf16"; UsageError naming --dtype otherwise.
+at::ScalarType dtype_from_name(const std::string& name);
+
+nlohmann::json to_json(const parallel::ParallelConfig& config);
+parallel::ParallelConfig parallel_config_from_json(const nlohmann::json& json,
+                                                   const std::string& source);
+
+nlohmann::json to_json(const GroupSpec& spec);
+// ConfigError naming the key when `json` is not a GroupSpec.
+GroupSpec group_spec_from_json(const nlohmann::json& json, const std::string& source);
+
+}  // namespace xdit::workers

@@ -1,0 +1,64 @@
+#include "workers/rank_worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "io/model_folder.hpp"
+#include "parallel/mesh.hpp"
+
+namespace xdit::workers {
+
+void add_comm_counts(nlohmann::json& total, const nlohmann::json& part) {
+  for (const auto& [key, value] : part.items()) {
+    if (value.is_object()) {
+      if (!total.contains(key))
+        total[key] = nlohmann::json::object();
+      add_comm_counts(total[key], value);
+    } else if (value.is_number_integer()) {
+      total[key] = total.value(key, int64_t{0}) + value.get<int64_t>();
+    } else if (value.is_number()) {
+      total[key] = total.value(key, 0.0) + value.get<double>();
+    }
+  }
+}
+
+RankWorker::RankWorker(const RankEnvironment& environment, const GroupSpec& spec)
+    : rank_(environment.rank) {
+  const auto start = std::chrono::steady_clock::now();
+  const parallel::Mesh mesh(spec.parallel, environment.world_size, environment.rank);
+  spdlog::info("joining {} ({} processes) at {}:{}", spec.parallel.describe(),
+               environment.world_size, environment.master_addr, environment.master_port);
+  comm_ = std::make_unique<parallel::Communicator>(environment.rendezvous(spec.comm_timeout), mesh);
+  const io::ModelFolder folder(spec.model, spec.variant);
+  pipeline_ = std::make_unique<pipelines::PixArtPipeline>(
+      pipelines::PixArtPipeline::load(folder, spec.pipeline_options(), *comm_));
+  load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  spdlog::info("loaded {} in {:.2f} s", folder.root().string(), load_seconds_);
+}
+
+RankWorker::~RankWorker() = default;
+
+RankOutcome RankWorker::generate(const pipelines::GenerationRequest& request,
+                                 const RankCallbacks& callbacks) {
+  RankOutcome outcome;
+  outcome.comm = nlohmann::json::object();
+  comm_->stats().reset();
+  pipelines::GenerationCallbacks steps;
+  steps.on_step = [&](const pipelines::StepEvent& event) {
+    // Text encoding's traffic counts into the first step.
+    StepReport report{event.step, event.total, event.seconds, comm_->stats().to_json(),
+                      sample_memory()};
+    comm_->stats().reset();
+    add_comm_counts(outcome.comm, report.comm);
+    if (callbacks.on_step)
+      callbacks.on_step(report);
+  };
+  steps.on_latents = callbacks.on_latents;
+  outcome.result = pipeline_->generate(request, steps);
+  add_comm_counts(outcome.comm, comm_->stats().to_json());  // the decode's
+  outcome.memory = sample_memory();
+  return outcome;
+}
+
+}  // namespace xdit::workers

@@ -1,0 +1,36 @@
+#pragma once
+// How the launcher starts one worker: which executable, which environment
+// (the torchrun contract plus the xdit control variables), which core.
+
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include "workers/child_process.hpp"
+
+namespace xdit::workers {
+
+// The number the control channel has in a worker (XDIT_CONTROL_FD).
+inline constexpr int kWorkerControlFd = 3;
+
+struct WorkerSlot {
+  int rank = 0;
+  int world_size = 1;
+  int master_port = 0;
+  std::optional<int> cpu_core;
+  int threads = 1;
+  int control_fd = -1;  // the worker's end of its channel, in this process
+  std::optional<std::filesystem::path> log;
+  std::optional<pid_t> process_group;
+};
+
+// `requested` if given, else $XDIT_WORKER, else xdit-worker beside this
+// process's executable. Throws WorkerError saying where it looked.
+std::filesystem::path find_worker_executable(const std::filesystem::path& requested);
+
+// The cores this process may run on, in order.
+std::vector<int> usable_cores();
+
+ChildProcess spawn_worker(const std::filesystem::path& executable, const WorkerSlot& slot);
+
+}  // namespace xdit::workers
