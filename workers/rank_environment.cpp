@@ -74,6 +74,7 @@ parallel::Rendezvous RankEnvironment::rendezvous(std::chrono::milliseconds timeo
   r.rank = rank;
   r.timeout = timeout;
   r.rank0_serves_store = !agent_store;
+  r.store_prefix = store_prefix;
   return r;
 }
 
@@ -89,6 +90,11 @@ RankEnvironment read_rank_environment(const EnvironmentLookup& lookup) {
     // torch.distributed checks for exactly this text.
     const char* agent = env.raw("TORCHELASTIC_USE_AGENT_STORE");
     out.agent_store = agent && std::string_view(agent) == "True";
+    if (out.agent_store) {
+      if (const auto restart = env.number("TORCHELASTIC_RESTART_COUNT")) {
+        out.store_prefix = "/worker/attempt_" + std::to_string(*restart);
+      }
+    }
     out.control_fd = env.number("XDIT_CONTROL_FD");
     out.launcher = out.control_fd ? "xdit" : "torchrun";
   } else if (env.raw("SLURM_PROCID")) {

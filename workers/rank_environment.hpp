@@ -34,7 +34,10 @@ struct RankEnvironment {
   std::string master_addr = "127.0.0.1";
   int master_port = 0;
   bool agent_store = false;  // another process serves the TCPStore
-  std::string launcher;      // "xdit", "torchrun", "slurm" or "none", for messages
+  // torchrun's agent store: "/worker/attempt_<TORCHELASTIC_RESTART_COUNT>",
+  // as torch.distributed uses it, so a restarted group starts afresh.
+  std::string store_prefix;
+  std::string launcher;  // "xdit", "torchrun", "slurm" or "none", for messages
   std::optional<int> control_fd;
   std::optional<int> cpu_core;  // pin to this core (the xdit launcher's choice)
   // Compute threads: XDIT_COMPUTE_THREADS, else OMP_NUM_THREADS (torchrun

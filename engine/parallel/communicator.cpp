@@ -46,7 +46,10 @@ c10::intrusive_ptr<c10d::Store> join_store(const Rendezvous& r) {
   options.waitWorkers = false;
   options.timeout = r.timeout;
   try {
-    return c10::make_intrusive<c10d::TCPStore>(r.master_addr, options);
+    auto store = c10::make_intrusive<c10d::TCPStore>(r.master_addr, options);
+    if (r.store_prefix.empty())
+      return store;
+    return c10::make_intrusive<c10d::PrefixStore>(r.store_prefix, store);
   } catch (...) {
     const std::string where = r.master_addr + ":" + std::to_string(r.master_port);
     throw CommError("rank " + std::to_string(r.rank) + " could not " +

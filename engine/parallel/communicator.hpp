@@ -39,6 +39,10 @@ struct Rendezvous {
   // Rank 0 serves the TCPStore at master_port, unless another process does
   // (a launcher, torchrun's agent, the test harness).
   bool rank0_serves_store = true;
+  // Where in the store this group's keys live; empty: at the root. torchrun's
+  // agent store needs "/worker/attempt_<restart count>", so that a restarted
+  // group never meets the keys of the attempt before.
+  std::string store_prefix;
   // CPU: Gloo. CUDA: NCCL, in builds with XDIT_WITH_CUDA.
   c10::DeviceType device = c10::DeviceType::CPU;
 };

@@ -64,6 +64,9 @@ TEST(RankEnvironment, TorchElasticAgentStoreIsOnlyConnectedTo) {
                                                  {"MASTER_PORT", "29500"},
                                                  {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
   EXPECT_FALSE(read(vars).rendezvous(std::chrono::seconds(1)).rank0_serves_store);
+  EXPECT_EQ(read(vars).store_prefix, "");
+  vars["TORCHELASTIC_RESTART_COUNT"] = "2";
+  EXPECT_EQ(read(vars).rendezvous(std::chrono::seconds(1)).store_prefix, "/worker/attempt_2");
   vars["TORCHELASTIC_USE_AGENT_STORE"] = "False";
   EXPECT_TRUE(read(vars).rendezvous(std::chrono::seconds(1)).rank0_serves_store);
 }

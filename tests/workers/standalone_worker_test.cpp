@@ -160,6 +160,7 @@ TEST(StandaloneWorkers, TorchElasticAgentStore) {
                      {"MASTER_ADDR", "127.0.0.1"},
                      {"MASTER_PORT", std::to_string(store->getPort())},
                      {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+                     {"TORCHELASTIC_RESTART_COUNT", "1"},
                      {"OMP_NUM_THREADS", "1"}};
   });
   expect_clean_exits(ranks);
