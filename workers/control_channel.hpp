@@ -4,6 +4,13 @@
 // them all; a worker holds one (inherited as XDIT_CONTROL_FD) and reads it on
 // a thread of its own. A peer that dies closes its end, so the other sees
 // end-of-file at once: that is how each side learns of the other's death.
+//
+// Why a socket pair per worker: unlike a loopback TCP port it needs no port,
+// cannot be reached by other processes and needs no handshake to say which
+// rank is speaking; unlike stdin/stdout pipes it is one bidirectional object
+// and leaves the worker's stdout and stderr to logs (LibTorch and OpenBLAS
+// print there). Launcher and workers share a machine by construction; groups
+// that span machines are started by torchrun or srun, without a channel.
 
 #include <optional>
 #include <string>
