@@ -116,6 +116,33 @@ void check_request(const GenerationRequest& request) {
     throw UsageError("images per prompt must be at least 1");
 }
 
+// The texts of this rank's model batch: its rows of the batch once per
+// guidance branch it computes (the negative prompt for the unconditional one).
+std::vector<std::string> branch_texts(const parallel::Guidance& guidance,
+                                      const std::vector<std::string>& rows,
+                                      const std::string& negative_prompt) {
+  std::vector<std::string> texts;
+  for (const auto branch : guidance.branches()) {
+    if (branch == parallel::Guidance::Branch::kUnconditional) {
+      texts.insert(texts.end(), rows.size(), negative_prompt);
+    } else {
+      texts.insert(texts.end(), rows.begin(), rows.end());
+    }
+  }
+  return texts;
+}
+
+// PixArt-α 1024 px's resolution and aspect-ratio conditions, one row per
+// sample of the model batch.
+void add_size_conditions(parallel::PixArtInputs& inputs, const ImageSize& size) {
+  const int64_t model_batch = inputs.text.size(0);
+  const auto height = static_cast<double>(size.generated_height);
+  const auto width = static_cast<double>(size.generated_width);
+  inputs.resolution =
+      at::tensor({static_cast<float>(height), static_cast<float>(width)}).repeat({model_batch, 1});
+  inputs.aspect_ratio = at::full({model_batch, 1}, static_cast<float>(height / width));
+}
+
 // Only the ranks at the origin of every dimension but data decode: one per
 // data slice, and together they form rank 0's data group.
 bool decodes_images(const parallel::Mesh& mesh) {
@@ -295,17 +322,10 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
   const std::vector<std::string> own(batch.begin() + first_row, batch.begin() + first_row + rows);
 
   const parallel::Guidance guidance(request.guidance_scale, comm.group(Dim::kCfg));
-  std::vector<std::string> texts;
-  for (const auto branch : guidance.branches()) {
-    if (branch == parallel::Guidance::Branch::kUnconditional) {
-      texts.insert(texts.end(), own.size(), request.negative_prompt);
-    } else {
-      texts.insert(texts.end(), own.begin(), own.end());
-    }
-  }
   auto start = Clock::now();
   const PromptEmbeddings prompt =
-      encode_texts(texts, request.max_sequence_length.value_or(default_max_sequence_length()));
+      encode_texts(branch_texts(guidance, own, request.negative_prompt),
+                   request.max_sequence_length.value_or(default_max_sequence_length()));
   result.encode_seconds = seconds_since(start);
 
   auto scheduler = make_scheduler();
@@ -319,15 +339,8 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
 
   const auto& config = transformer_->config();
   parallel::PixArtInputs inputs{prompt.embeddings, prompt.mask, {}, {}};
-  const int64_t model_batch = prompt.embeddings.size(0);
-  if (config.use_additional_conditions) {
-    const auto height = static_cast<float>(size.generated_height);
-    const auto width = static_cast<float>(size.generated_width);
-    inputs.resolution = at::tensor({height, width}).repeat({model_batch, 1});
-    inputs.aspect_ratio =
-        at::full({model_batch, 1}, static_cast<float>(static_cast<double>(size.generated_height) /
-                                                      static_cast<double>(size.generated_width)));
-  }
+  if (config.use_additional_conditions)
+    add_size_conditions(inputs, size);
 
   parallel::DenoiseLoop loop;
   loop.scheduler = scheduler.get();
