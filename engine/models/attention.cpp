@@ -1,45 +1,135 @@
 #include "models/attention.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
-#include <algorithm>
-#include <limits>
+#include <string>
+
+#include "core/error.hpp"
+#include "models/attention_kernel.hpp"
 
 namespace xdit::models {
 namespace {
 
-// Scores are computed for a block of (batch*head, query) rows against a block
-// of keys at a time; about a million scores (4 MB in float32) keeps a block in
-// the last-level cache while being large enough for an efficient GEMM.
-constexpr int64_t kScoresPerBlock = int64_t{1} << 20;
-constexpr int64_t kMaxKeyBlock = 8192;
-
-// The bias rows/cols of one block; broadcast dimensions (size 1) stay whole.
-at::Tensor bias_block(const at::Tensor& bias, int64_t q0, int64_t qn, int64_t k0, int64_t kn) {
-  at::Tensor block = bias;
-  if (block.size(-2) != 1) block = block.narrow(-2, q0, qn);
-  if (block.size(-1) != 1) block = block.narrow(-1, k0, kn);
-  return block;
+std::string shape_of(const at::Tensor& t) {
+  std::string text = "[";
+  for (int64_t d = 0; d < t.dim(); ++d)
+    text += (d ? ", " : "") + std::to_string(t.size(d));
+  return text + "]";
 }
 
-// One block: exact softmax attention of q_block over k/v_block.
-PartialAttention block_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                 const at::Tensor& bias, double scale) {
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2));
-  scores.mul_(scale);
-  if (bias.defined()) scores.add_(bias);
-  at::Tensor max = std::get<0>(scores.max(-1, /*keepdim=*/true));
-  // A row whose every key is masked with -inf would give inf - inf = NaN.
-  max.clamp_min_(std::numeric_limits<float>::lowest());
-  scores.sub_(max).exp_();
-  at::Tensor denominator = scores.sum(-1, /*keepdim=*/true).clamp_min_(
-      std::numeric_limits<float>::min());
-  at::Tensor out = at::matmul(scores, v).div_(denominator);
-  at::Tensor lse = (max.to(at::kFloat) + denominator.to(at::kFloat).log()).squeeze(-1);
-  return {out, lse};
+void check_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                  const at::Tensor& bias) {
+  const auto fail = [&](const std::string& what) {
+    throw UsageError("attention: " + what + " (q " + shape_of(q) + ", k " + shape_of(k) + ", v " +
+                     shape_of(v) + (bias.defined() ? ", bias " + shape_of(bias) : "") + ")");
+  };
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4)
+    fail("q, k and v must be [B, H, L, D]");
+  if (k.size(0) != q.size(0) || v.size(0) != q.size(0) || k.size(1) != q.size(1) ||
+      v.size(1) != q.size(1)) {
+    fail("batch and head counts differ");
+  }
+  if (k.size(3) != q.size(3))
+    fail("q and k head dims differ");
+  if (v.size(2) != k.size(2))
+    fail("k and v token counts differ");
+  const auto dtype = q.scalar_type();
+  if (k.scalar_type() != dtype || v.scalar_type() != dtype)
+    fail("q, k and v dtypes differ");
+  if (dtype != at::kFloat && dtype != at::kBFloat16 && dtype != at::kHalf) {
+    fail("only float32, bfloat16 and float16 are supported");
+  }
+  if (!q.device().is_cpu() || !k.device().is_cpu() || !v.device().is_cpu()) {
+    fail("tensors must be on the CPU");
+  }
+  if (!bias.defined())
+    return;
+  const int64_t full[4] = {q.size(0), q.size(1), q.size(2), k.size(2)};
+  if (bias.dim() > 4)
+    fail("bias has more than 4 dimensions");
+  for (int64_t d = 1; d <= bias.dim(); ++d) {
+    const int64_t size = bias.size(-d);
+    if (size != 1 && size != full[4 - d])
+      fail("bias does not broadcast to [B, H, Lq, Lk]");
+  }
+}
+
+// float32 with unit column stride, as the kernel reads rows. Lower
+// precisions are attended in float32: their scores and exponentials would
+// lose most of their digits, and the copies are linear in tokens.
+at::Tensor kernel_input(const at::Tensor& t) {
+  at::Tensor f = t.to(at::kFloat);
+  return f.size(-1) > 1 && f.stride(-1) != 1 ? f.contiguous() : f;
+}
+
+// float32 [B, H, Lq, dv] laid out like q: when q is a head view of a [B, L,
+// H, D] projection, so is the output, and merging its heads back is free.
+at::Tensor output_like(const at::Tensor& q, int64_t dv) {
+  const auto options = q.options().dtype(at::kFloat);
+  if (q.stride(1) < q.stride(2)) {
+    return at::empty({q.size(0), q.size(2), q.size(1), dv}, options).transpose(1, 2);
+  }
+  return at::empty({q.size(0), q.size(1), q.size(2), dv}, options);
 }
 
 }  // namespace
+
+PartialAttention attention_partial(const at::Tensor& q_in, const at::Tensor& k_in,
+                                   const at::Tensor& v_in, const at::Tensor& bias_in,
+                                   double scale) {
+  check_inputs(q_in, k_in, v_in, bias_in);
+  const at::Tensor q = kernel_input(q_in);
+  const at::Tensor k = kernel_input(k_in);
+  const at::Tensor v = kernel_input(v_in);
+  const int64_t batch = q.size(0);
+  const int64_t heads = q.size(1);
+  const int64_t lq = q.size(2);
+  const int64_t lk = k.size(2);
+  const int64_t d = q.size(3);
+  const int64_t dv = v.size(3);
+  // Broadcast dimensions become stride 0, which the kernel reads as such.
+  const at::Tensor bias =
+      bias_in.defined() ? kernel_input(bias_in).expand({batch, heads, lq, lk}) : at::Tensor();
+
+  at::Tensor out = output_like(q, dv);
+  at::Tensor lse = at::empty({batch, heads, lq}, q.options().dtype(at::kFloat));
+  const float* q_data = q.data_ptr<float>();
+  const float* k_data = k.data_ptr<float>();
+  const float* v_data = v.data_ptr<float>();
+  const float* bias_data = bias.defined() ? bias.data_ptr<float>() : nullptr;
+  float* out_data = out.data_ptr<float>();
+  float* lse_data = lse.data_ptr<float>();
+  at::parallel_for(0, batch * heads, 1, [&](int64_t begin, int64_t end) {
+    AttentionKernel kernel(lq, lk, d, dv, static_cast<float>(scale));
+    for (int64_t slice_index = begin; slice_index < end; ++slice_index) {
+      const int64_t b = slice_index / heads;
+      const int64_t h = slice_index % heads;
+      AttentionSlice slice;
+      slice.q = q_data + b * q.stride(0) + h * q.stride(1);
+      slice.q_stride = q.stride(2);
+      slice.k = k_data + b * k.stride(0) + h * k.stride(1);
+      slice.k_stride = k.stride(2);
+      slice.v = v_data + b * v.stride(0) + h * v.stride(1);
+      slice.v_stride = v.stride(2);
+      if (bias_data) {
+        slice.bias = bias_data + b * bias.stride(0) + h * bias.stride(1);
+        slice.bias_row_stride = bias.stride(2);
+        slice.bias_col_stride = bias.stride(3);
+      }
+      slice.out = out_data + b * out.stride(0) + h * out.stride(1);
+      slice.out_stride = out.stride(2);
+      slice.lse = lse_data + slice_index * lq;
+      kernel.run(slice);
+    }
+  });
+  return {out.to(q_in.scalar_type()), lse};
+}
+
+at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                     const at::Tensor& bias, double scale) {
+  return attention_partial(q, k, v, bias, scale).out;
+}
 
 PartialAttention merge_partial(const PartialAttention& a, const PartialAttention& b) {
   at::Tensor lse = at::logaddexp(a.lse, b.lse);
@@ -48,37 +138,8 @@ PartialAttention merge_partial(const PartialAttention& a, const PartialAttention
   return {a.out * wa + b.out * wb, lse};
 }
 
-PartialAttention attention_partial(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                   const at::Tensor& bias, double scale) {
-  TORCH_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention expects [B, H, L, D]");
-  const int64_t lq = q.size(2);
-  const int64_t lk = k.size(2);
-  const int64_t key_block = std::min(lk, kMaxKeyBlock);
-  const int64_t heads = q.size(0) * q.size(1);
-  const int64_t query_block = std::clamp<int64_t>(kScoresPerBlock / (key_block * heads), 1, lq);
-
-  at::Tensor out = at::empty_like(q);
-  at::Tensor lse = at::empty({q.size(0), q.size(1), lq}, q.options().dtype(at::kFloat));
-  for (int64_t q0 = 0; q0 < lq; q0 += query_block) {
-    const int64_t qn = std::min(query_block, lq - q0);
-    const at::Tensor q_block = q.narrow(2, q0, qn);
-    PartialAttention running;
-    for (int64_t k0 = 0; k0 < lk; k0 += key_block) {
-      const int64_t kn = std::min(key_block, lk - k0);
-      const at::Tensor bias_part = bias.defined() ? bias_block(bias, q0, qn, k0, kn) : at::Tensor();
-      PartialAttention part = block_attention(q_block, k.narrow(2, k0, kn), v.narrow(2, k0, kn),
-                                              bias_part, scale);
-      running = running.out.defined() ? merge_partial(running, part) : std::move(part);
-    }
-    out.narrow(2, q0, qn).copy_(running.out);
-    lse.narrow(2, q0, qn).copy_(running.lse);
-  }
-  return {out, lse};
-}
-
-at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                     const at::Tensor& bias, double scale) {
-  return attention_partial(q, k, v, bias, scale).out;
+int64_t attention_workspace_bytes(int64_t lq, int64_t lk, int64_t d, int64_t dv) {
+  return AttentionKernel::workspace_bytes(lq, lk, d, dv);
 }
 
 }  // namespace xdit::models
