@@ -300,14 +300,14 @@ void Launcher::shut_down(bool politely) noexcept {
         // Already gone: the signals below are then no-ops.
       }
     }
-    if (wait_exits(options_.grace))
-      return;
   }
-  for (Worker& worker : workers_)
-    worker.process.signal(SIGTERM);
-  if (!wait_exits(options_.grace)) {
+  if (!politely || !wait_exits(options_.grace)) {
     for (Worker& worker : workers_)
-      worker.process.kill_and_reap();
+      worker.process.signal(SIGTERM);
+    if (!wait_exits(options_.grace)) {
+      for (Worker& worker : workers_)
+        worker.process.kill_and_reap();
+    }
   }
   drain_errors();
   store_.reset();
