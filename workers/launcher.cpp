@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -136,28 +137,21 @@ void Launcher::send_all(const Message& message) {
   }
 }
 
+void Launcher::accept_ready(int rank, const Message& message, const GroupCallbacks& callbacks) {
+  const auto* ready = std::get_if<ReadyMessage>(&message);
+  if (!ready || ready_) {
+    throw ProtocolError("rank " + std::to_string(rank) + " sent an unexpected '" +
+                        std::string(message_name(message)) + "' message between requests");
+  }
+  workers_[rank].ready = true;
+  if (callbacks.on_ready)
+    callbacks.on_ready(*ready);
+  ready_ = std::all_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.ready; });
+}
+
 void Launcher::wait_ready(const GroupCallbacks& callbacks) {
-  if (ready_)
-    return;
-  pump(
-      [&](int rank, Message&& message) {
-        const auto* ready = std::get_if<ReadyMessage>(&message);
-        if (!ready) {
-          throw ProtocolError("rank " + std::to_string(rank) + " sent '" +
-                              std::string(message_name(message)) + "' before it was ready");
-        }
-        workers_[rank].ready = true;
-        if (callbacks.on_ready)
-          callbacks.on_ready(*ready);
-      },
-      [&] {
-        for (const Worker& worker : workers_) {
-          if (!worker.ready)
-            return false;
-        }
-        return true;
-      });
-  ready_ = true;
+  pump([&](int rank, Message&& message) { accept_ready(rank, message, callbacks); },
+       [this] { return ready_; });
 }
 
 GroupResult Launcher::generate(const pipelines::GenerationRequest& request,
@@ -203,6 +197,12 @@ GroupResult Launcher::generate(const pipelines::GenerationRequest& request,
         return has_result;
       });
   return out;
+}
+
+void Launcher::check() {
+  bool looked = false;
+  pump([this](int rank, Message&& message) { accept_ready(rank, message, {}); },
+       [&looked] { return std::exchange(looked, true); });
 }
 
 void Launcher::pump(const Handler& handle, const std::function<bool()>& done) {

@@ -99,6 +99,12 @@ class Launcher {
   GroupResult generate(const pipelines::GenerationRequest& request,
                        const GroupCallbacks& callbacks = {}, int64_t preview_every = 0);
 
+  // Between requests: looks for a worker that died or reported an error
+  // (waiting at most ~0.1 s), and if one did, stops the group and throws
+  // WorkerError as generate() would. A warm group idles otherwise unwatched,
+  // so the Studio calls it from a timer to notice a lost worker at once.
+  void check();
+
   // Stops the group; the call driving it throws GroupCancelled. Safe from
   // any thread and from a signal handler (it only sets a flag and writes a
   // byte to a pipe).
@@ -112,6 +118,9 @@ class Launcher {
   using Handler = std::function<void(int rank, Message&& message)>;
 
   void start_workers();
+  // A worker's ready message while loading; anything else between requests
+  // is a ProtocolError.
+  void accept_ready(int rank, const Message& message, const GroupCallbacks& callbacks);
   // Waits for messages until `done()` holds, passing each to `handle`;
   // throws (after stopping the group) on a failure or cancel().
   void pump(const Handler& handle, const std::function<bool()>& done);

@@ -133,6 +133,26 @@ TEST(Launcher, AWorkerKilledMidRunStopsTheGroupAndIsNamed) {
   EXPECT_THROW(group.generate(small_request()), WorkerError);
 }
 
+TEST(Launcher, AWorkerLostBetweenRequestsIsNoticedByCheck) {
+  Launcher group(tiny_spec(tensor2()), test_launch_options());
+  const auto pids = group.pids();
+  group.check();  // loading: ready messages are fine
+  group.wait_ready();
+  group.check();  // all well: returns
+  EXPECT_TRUE(group.running());
+  ::kill(pids[1], SIGKILL);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  try {
+    while (std::chrono::steady_clock::now() < deadline)
+      group.check();
+    FAIL() << "check() did not notice the killed worker";
+  } catch (const WorkerError& e) {
+    EXPECT_EQ(e.rank(), 1);
+    EXPECT_TRUE(contains(e.what(), "was killed by signal 9")) << e.what();
+  }
+  expect_all_gone(pids);
+}
+
 TEST(Launcher, AWorkerKilledWhileLoadingIsNamed) {
   Launcher group(tiny_spec(tensor2()), test_launch_options());
   const auto pids = group.pids();
