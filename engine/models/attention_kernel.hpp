@@ -63,8 +63,8 @@ class AttentionKernel {
   std::vector<float> values_;   // V padded: [chunks * chunk keys][padded dv]
   std::vector<float> queries_;  // one group of scaled query rows: [group][d]
   std::vector<float> outputs_;  // their unnormalised outputs: [group][padded dv]
-  std::vector<float> row_max_;
-  std::vector<float> row_sum_;
+  std::vector<float> row_max_;  // their running maxima
+  std::vector<float> row_sum_;  // and sums of weights, per vector lane: [group][16]
 };
 
 }  // namespace xdit::models
