@@ -1,11 +1,164 @@
+// `xdit bench`: speed and memory figures of the engine on this machine,
+// printed as they are measured and optionally written as JSON.
+
+#include <ATen/Parallel.h>
+#include <torch/version.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bench/record.hpp"
+#include "bench/serial_cases.hpp"
 #include "core/error.hpp"
+#include "core/threads.hpp"
+#include "io/atomic_write.hpp"
+#include "models/attention_kernel.hpp"
 #include "xdit/commands.hpp"
 
 namespace xdit::app {
+namespace {
+
+struct BenchOptions {
+  int threads = 1;
+  bench::BenchSettings settings;
+  std::vector<std::string> cases;
+  bool list = false;
+  std::optional<std::string> json_path;
+};
+
+std::string cpu_model() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos)
+        return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "unknown";
+}
+
+std::string attention_simd() {
+  switch (models::supported_simd_widths().back()) {
+    case models::SimdWidth::k16:
+      return "AVX-512 (16 lanes)";
+    case models::SimdWidth::k8:
+      return "AVX2 (8 lanes)";
+    default:
+      return "portable (4 lanes)";
+  }
+}
+
+std::string utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  ::gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+nlohmann::ordered_json environment_json(const BenchOptions& options) {
+  nlohmann::ordered_json environment;
+  environment["date"] = utc_now();
+  environment["cpu"] = cpu_model();
+  environment["cores_available"] = available_cores();
+  environment["threads"] = options.threads;
+  environment["torch"] = TORCH_VERSION;
+  environment["attention_simd"] = attention_simd();
+  environment["warmup"] = options.settings.warmup;
+  environment["repeats"] = options.settings.repeats;
+  environment["seed"] = options.settings.seed;
+  return environment;
+}
+
+int run_bench(const BenchOptions& options) {
+  const std::vector<bench::BenchCase> all = bench::serial_cases();
+  if (options.list) {
+    for (const auto& c : all)
+      std::printf("%-28s %s\n", c.name.c_str(), c.description.c_str());
+    return 0;
+  }
+  std::vector<const bench::BenchCase*> selected;
+  const std::set<std::string> wanted(options.cases.begin(), options.cases.end());
+  for (const auto& c : all) {
+    if (wanted.empty() || wanted.count(c.name))
+      selected.push_back(&c);
+  }
+  for (const auto& name : wanted) {
+    const bool known =
+        std::any_of(all.begin(), all.end(), [&](const auto& c) { return c.name == name; });
+    if (!known)
+      throw UsageError("xdit bench: no case '" + name + "' (see xdit bench --list)");
+  }
+  if (options.threads < 1)
+    throw UsageError("xdit bench: --threads must be at least 1");
+  if (options.settings.repeats < 1)
+    throw UsageError("xdit bench: --repeats must be at least 1");
+  if (options.settings.warmup < 0)
+    throw UsageError("xdit bench: --warmup must not be negative");
+
+  set_compute_threads(options.threads);
+  const nlohmann::ordered_json environment = environment_json(options);
+  std::printf("xdit bench: %s, %d thread(s) of %d cores, LibTorch %s, attention kernel %s\n",
+              environment["cpu"].get<std::string>().c_str(), options.threads, available_cores(),
+              TORCH_VERSION, attention_simd().c_str());
+  std::printf("fastest of %d timed run(s) after %d warm-up run(s)\n\n", options.settings.repeats,
+              options.settings.warmup);
+  std::fflush(stdout);
+
+  nlohmann::ordered_json records = nlohmann::ordered_json::array();
+  for (const bench::BenchCase* c : selected) {
+    std::fprintf(stderr, "running %s ...\n", c->name.c_str());
+    const bench::Record record = c->run(options.settings);
+    std::printf("%s\n", bench::format_record(record).c_str());
+    std::fflush(stdout);
+    records.push_back(bench::to_json(record));
+  }
+
+  if (options.json_path) {
+    nlohmann::ordered_json report;
+    report["format"] = "xdit-bench/1";
+    report["environment"] = environment;
+    report["records"] = records;
+    const std::string text = report.dump(2) + "\n";
+    io::write_file_atomically(*options.json_path, {text});
+    std::printf("figures written to %s\n", options.json_path->c_str());
+  }
+  return 0;
+}
+
+}  // namespace
 
 CommandRunner add_bench_command(CLI::App& app) {
-  app.add_subcommand("bench", "(not yet available)");
-  return [] () -> int { throw UsageError("xdit bench is not available yet"); };
+  auto options = std::make_shared<BenchOptions>();
+  CLI::App* command = app.add_subcommand(
+      "bench",
+      "Measure the engine on this machine: GEMM rate, attention kernel, PixArt-XL transformer "
+      "steps (random weights), peak memory");
+  command->add_option("--threads", options->threads, "Compute threads (ATen and BLAS)")
+      ->capture_default_str();
+  command
+      ->add_option("--repeats,--steps", options->settings.repeats,
+                   "Timed runs per case (transformer steps); the fastest is reported")
+      ->capture_default_str();
+  command->add_option("--warmup", options->settings.warmup, "Untimed runs before the timed ones")
+      ->capture_default_str();
+  command->add_option("--seed", options->settings.seed, "Seed of the random weights and inputs")
+      ->capture_default_str();
+  command->add_option("--cases", options->cases, "Run only these cases (see --list)")
+      ->delimiter(',');
+  command->add_flag("--list", options->list, "List the cases and exit");
+  command->add_option("--json", options->json_path, "Also write the figures as JSON to this file");
+  return [options] { return run_bench(*options); };
 }
 
 }  // namespace xdit::app

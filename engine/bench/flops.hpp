@@ -1,0 +1,33 @@
+#pragma once
+// Floating-point operation counts of the engine's work, from shapes and
+// configs alone, so that a measured time becomes a rate comparable with the
+// machine's GEMM rate. A multiply-add counts as two operations; element-wise
+// work (norms, activations, modulation, softmax) is not counted.
+
+#include <cstdint>
+
+#include "models/pixart_transformer.hpp"
+
+namespace xdit::bench {
+
+// [m, k] x [k, n].
+double matmul_flops(int64_t m, int64_t n, int64_t k);
+
+// softmax(q k^T) v for [batch, heads] slices of lq queries and lk keys of
+// head_dim: two products of 2 * lq * lk * head_dim each.
+double attention_flops(int64_t batch, int64_t heads, int64_t lq, int64_t lk, int64_t head_dim);
+
+struct StepFlops {
+  double linear = 0;           // every linear layer, the patch embedding included
+  double self_attention = 0;   // attention products over the image tokens
+  double cross_attention = 0;  // attention products of image tokens over the prompt
+  double total() const { return linear + self_attention + cross_attention; }
+};
+
+// One forward of a PixArt transformer with config.num_layers blocks on
+// `batch` latents of `image_tokens` patches each, with `text_tokens` prompt
+// tokens of the config's text width.
+StepFlops pixart_step_flops(const models::PixArtConfig& config, int64_t batch, int64_t image_tokens,
+                            int64_t text_tokens);
+
+}  // namespace xdit::bench
