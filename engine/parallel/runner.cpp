@@ -1,6 +1,7 @@
 #include "parallel/runner.hpp"
 
 #include "core/error.hpp"
+#include "parallel/distrifusion_runner.hpp"
 #include "parallel/synchronous_runner.hpp"
 
 namespace xdit::parallel {
@@ -14,11 +15,9 @@ std::unique_ptr<Runner> make_runner(Communicator& comm) {
                      std::to_string(config.pipefusion_degree) +
                      ") is not available yet: use ulysses, ring, tensor, cfg or data parallel");
   }
-  if (config.distrifusion_degree > 1) {
-    throw UsageError("DistriFusion (--distrifusion_degree " +
-                     std::to_string(config.distrifusion_degree) +
-                     ") is not available yet: use ulysses, ring, tensor, cfg or data parallel");
-  }
+  if (config.distrifusion_degree > 1)
+    return std::make_unique<DistriFusionRunner>(comm.group(Dim::kDistriFusion),
+                                                config.warmup_steps);
   return std::make_unique<SynchronousRunner>(comm.group(Dim::kSequence), comm.group(Dim::kUlysses),
                                              comm.group(Dim::kRing));
 }

@@ -55,7 +55,7 @@ class Runner {
 };
 
 // The runner the mesh of `comm` asks for. UsageError for a mesh with a
-// method that has no runner yet (PipeFusion, DistriFusion).
+// method that has no runner yet.
 std::unique_ptr<Runner> make_runner(Communicator& comm);
 
 }  // namespace xdit::parallel
