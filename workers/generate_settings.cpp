@@ -37,6 +37,10 @@ void add_parallel_flags(CLI::App& command, parallel::ParallelConfig& p) {
                   "PipeFusion patches (default: one per stage)")
       ->group(group);
   command
+      .add_flag("--use_parallel_vae", p.use_parallel_vae,
+                "Decode on every rank after denoising, each a band of the image's rows")
+      ->group(group);
+  command
       .add_option("--warmup_steps", p.warmup_steps,
                   "PipeFusion synchronous steps before stale activations")
       ->group(group);

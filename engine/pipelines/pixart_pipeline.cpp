@@ -8,8 +8,10 @@
 
 #include "core/error.hpp"
 #include "core/torch_compat.hpp"
+#include "models/chunked_conv.hpp"
 #include "parallel/communicator.hpp"
 #include "parallel/guidance.hpp"
+#include "parallel/parallel_vae.hpp"
 #include "parallel/runner.hpp"
 #include "parallel/tensor_parallel.hpp"
 #include "pipelines/resolution_bins.hpp"
@@ -20,6 +22,7 @@ struct PixArtPipeline::RankContext {
   std::unique_ptr<parallel::Communicator> own;  // serial: a world of one
   parallel::Communicator* comm = nullptr;
   std::unique_ptr<parallel::GroupPartialSums> tensor_sums;
+  int64_t vae_chunk_rows = 0;
 };
 
 namespace {
@@ -223,7 +226,9 @@ PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
 
   const auto vae_config = models::AutoencoderKLConfig::from_config(folder.config("vae"));
   pipeline.vae_scale_factor_ = vae_config.spatial_scale();
-  if (decodes_images(mesh)) {
+  rank.vae_chunk_rows = options.vae_chunk_rows;
+  // --use_parallel_vae: every rank decodes a band of every image.
+  if (decodes_images(mesh) || mesh.config().use_parallel_vae) {
     // The VAE decodes in float32 when its config asks for it (half precision
     // overflows in the SD VAE), as diffusers' pipelines upcast it.
     const auto vae_dtype = vae_config.force_upcast ? at::kFloat : options.dtype;
@@ -291,7 +296,17 @@ at::Tensor PixArtPipeline::decode(const at::Tensor& latents) const {
   at::Tensor z = latents.to(vae_->dtype()) / config.scaling_factor;
   if (config.shift_factor)
     z = z + *config.shift_factor;
-  return (vae_->decode(z).to(at::kFloat) / 2 + 0.5).clamp_(0, 1);
+  const int64_t chunk_rows = rank_->vae_chunk_rows;
+  at::Tensor image;
+  if (rank_->comm->mesh()->config().use_parallel_vae) {
+    image = parallel::decode_in_bands(*vae_, z, rank_->comm->world(), chunk_rows);
+  } else if (chunk_rows > 0) {
+    models::ChunkedSpatialOps chunked(chunk_rows);
+    image = vae_->decode(z, chunked);
+  } else {
+    image = vae_->decode(z);
+  }
+  return (image.to(at::kFloat) / 2 + 0.5).clamp_(0, 1);
 }
 
 GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
@@ -303,6 +318,12 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
   const parallel::Mesh& mesh = *comm.mesh();
   parallel::validate(mesh.config(), mesh.world_size(),
                      model_facts(transformer_->config(), vae_scale_factor(), size, request));
+  const bool parallel_vae = mesh.config().use_parallel_vae && request.decode;
+  if (parallel_vae) {
+    // Refused before denoising rather than after.
+    parallel::split_rows(size.generated_height / vae_scale_factor(), mesh.world_size(),
+                         size.generated_height);
+  }
 
   GenerationResult result;
   result.height = size.height;
@@ -365,11 +386,13 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
     return result;
 
   start = Clock::now();
-  const at::Tensor images = resize_and_crop(decode(denoised), result.height, result.width);
+  // As xDiT: the whole world decodes the whole batch once denoising is done.
+  const at::Tensor images = resize_and_crop(decode(parallel_vae ? result.latents : denoised),
+                                            result.height, result.width);
   // As diffusers' numpy_to_pil: round(x * 255).
   const at::Tensor pixels =
       images.mul(255).round_().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
-  result.images = data.all_gather(pixels, 0);
+  result.images = parallel_vae ? pixels : data.all_gather(pixels, 0);
   result.decode_seconds = seconds_since(start);
   return result;
 }

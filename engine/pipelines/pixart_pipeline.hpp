@@ -40,6 +40,10 @@ enum class PixArtVariant { kAlpha, kSigma };
 struct PipelineOptions {
   at::ScalarType dtype = at::kFloat;           // of the transformer and text encoder
   std::optional<std::string> scheduler_class;  // override model's scheduler
+  // The VAE's convolutions computed this many rows at a time, which bounds
+  // their working memory on large images (models/chunked_conv.hpp); 0: whole
+  // feature maps.
+  int64_t vae_chunk_rows = 0;
 };
 
 // Prompt embeddings with their masks.
@@ -107,7 +111,9 @@ class PixArtPipeline {
   // Initial noise [batch, C, height / f, width / f] from `seed`.
   at::Tensor prepare_latents(int64_t batch, int64_t height, int64_t width, uint64_t seed,
                              const schedulers::Scheduler& scheduler) const;
-  // Final latents -> float images in [0, 1], [B, 3, H, W].
+  // Final latents -> float images in [0, 1], [B, 3, H, W]. With
+  // --use_parallel_vae every rank of the world calls it with the same latents
+  // and decodes a band of rows (parallel/parallel_vae.hpp).
   at::Tensor decode(const at::Tensor& latents) const;
   std::unique_ptr<schedulers::Scheduler> make_scheduler() const;
 

@@ -1,0 +1,148 @@
+#include "parallel/parallel_vae.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <numeric>
+#include <string>
+#include <utility>
+
+#include "core/error.hpp"
+#include "models/attention.hpp"
+#include "models/chunked_conv.hpp"
+
+namespace xdit::parallel {
+namespace {
+
+// Halo rows travel down (to the next band, as its rows above) or up.
+constexpr int kTagDown = 1;
+constexpr int kTagUp = 2;
+
+}  // namespace
+
+std::vector<int64_t> split_rows(int64_t rows, int parts, int64_t image_rows) {
+  if (parts < 1 || rows < parts) {
+    throw UsageError("--use_parallel_vae: the latent height of " + std::to_string(rows) +
+                     " rows (image height " + std::to_string(image_rows) +
+                     ") cannot be split over " + std::to_string(parts) +
+                     " ranks, each of which decodes at least one latent row; use a larger "
+                     "--height, fewer ranks, or no --use_parallel_vae");
+  }
+  std::vector<int64_t> bands(static_cast<size_t>(parts), rows / parts);
+  for (int64_t i = 0; i < rows % parts; ++i)
+    ++bands[static_cast<size_t>(i)];
+  return bands;
+}
+
+BandSpatialOps::BandSpatialOps(Group& group, std::vector<int64_t> band_rows, int64_t chunk_rows)
+    : group_(group), band_rows_(std::move(band_rows)), chunk_rows_(chunk_rows) {
+  if (static_cast<int>(band_rows_.size()) != group_.size()) {
+    throw UsageError("BandSpatialOps: " + std::to_string(band_rows_.size()) +
+                     " bands for a group of " + std::to_string(group_.size()));
+  }
+}
+
+at::Tensor BandSpatialOps::conv(const at::Tensor& x, const models::Conv2d& layer) {
+  const int64_t halo = models::conv_row_halo(layer, "--use_parallel_vae convolution");
+  const int64_t rows = x.size(2);
+  if (halo == 0)
+    return models::conv_rows(x, layer, {}, {}, chunk_rows_);
+  if (rows < halo) {
+    throw UsageError("--use_parallel_vae: a band of " + std::to_string(rows) +
+                     " rows is thinner than the convolution's halo of " + std::to_string(halo));
+  }
+  const int index = group_.index();
+  const auto& ranks = group_.ranks();
+  at::Tensor above;
+  at::Tensor below;
+  std::vector<PendingOp> exchange;
+  // Receives are posted before the sends, both directions at once, so that
+  // no member waits on a neighbour that waits on it.
+  if (index > 0) {
+    const int neighbour = ranks[static_cast<size_t>(index - 1)];
+    above = at::empty({x.size(0), x.size(1), halo, x.size(3)}, x.options());
+    exchange.push_back(group_.irecv(above, neighbour, kTagDown));
+    exchange.push_back(group_.isend(x.narrow(2, 0, halo).contiguous(), neighbour, kTagUp));
+  }
+  if (index + 1 < group_.size()) {
+    const int neighbour = ranks[static_cast<size_t>(index + 1)];
+    below = at::empty({x.size(0), x.size(1), halo, x.size(3)}, x.options());
+    exchange.push_back(group_.irecv(below, neighbour, kTagUp));
+    exchange.push_back(
+        group_.isend(x.narrow(2, rows - halo, halo).contiguous(), neighbour, kTagDown));
+  }
+  for (auto& op : exchange)
+    op.wait();
+  return models::conv_rows(x, layer, above, below, chunk_rows_);
+}
+
+at::Tensor BandSpatialOps::group_norm(const at::Tensor& x, const models::GroupNorm& layer) {
+  const int64_t batch = x.size(0);
+  const int64_t channels = x.size(1);
+  const at::Tensor grouped = x.reshape({batch, layer.groups, -1});
+  // The band's own mean and variance (accurate in float32), turned into sums
+  // in float64, where merging them loses nothing.
+  const auto [band_var, band_mean] =
+      at::var_mean(grouped, at::IntArrayRef{2}, /*unbiased=*/false, /*keepdim=*/false);
+  const auto count = static_cast<double>(grouped.size(2));
+  const at::Tensor mean64 = band_mean.to(at::kDouble);
+  at::Tensor sums = at::stack({at::full_like(mean64, count), mean64 * count,
+                               (band_var.to(at::kDouble) + mean64.square()) * count});
+  group_.all_reduce_sum_(sums);
+  const at::Tensor mean = sums[1] / sums[0];
+  const at::Tensor var = (sums[2] / sums[0] - mean.square()).clamp_min(0);
+  // As ATen's kernel: y = x * (rstd * weight) + (bias - mean * rstd * weight).
+  const int64_t per_group = channels / layer.groups;
+  const at::Tensor rstd = (var + layer.eps).rsqrt().repeat_interleave(per_group, 1);
+  const at::Tensor scale = rstd * layer.weight.to(at::kDouble);
+  const at::Tensor shift =
+      layer.bias.to(at::kDouble) - mean.repeat_interleave(per_group, 1) * scale;
+  return at::addcmul(shift.to(x.scalar_type()).view({batch, channels, 1, 1}), x,
+                     scale.to(x.scalar_type()).view({batch, channels, 1, 1}));
+}
+
+at::Tensor BandSpatialOps::attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                     double scale) {
+  // Attention is indifferent to the order of the keys: the bands' queries
+  // only need every key and value once.
+  return models::attention(q, gather_bands(k, 2), gather_bands(v, 2), at::Tensor(), scale);
+}
+
+at::Tensor BandSpatialOps::gather_bands(const at::Tensor& band, int64_t dim) {
+  const int64_t own_rows = band_rows_[static_cast<size_t>(group_.index())];
+  if (band.size(dim) % own_rows != 0) {
+    throw UsageError("BandSpatialOps: a band of " + std::to_string(band.size(dim)) + " along dim " +
+                     std::to_string(dim) + " is not a multiple of its " + std::to_string(own_rows) +
+                     " latent rows");
+  }
+  const int64_t unit = band.size(dim) / own_rows;
+  const int64_t widest = *std::max_element(band_rows_.begin(), band_rows_.end());
+  const at::Tensor local = band.contiguous();
+  if (widest == *std::min_element(band_rows_.begin(), band_rows_.end()))
+    return group_.all_gather(local, dim);
+  // Uneven bands travel padded to the widest, then are trimmed.
+  std::vector<int64_t> padded_shape = local.sizes().vec();
+  padded_shape[static_cast<size_t>(dim)] = widest * unit;
+  at::Tensor padded = at::zeros(padded_shape, local.options());
+  padded.narrow(dim, 0, local.size(dim)).copy_(local);
+  const std::vector<at::Tensor> gathered = group_.all_gather(padded);
+  std::vector<at::Tensor> parts;
+  for (size_t i = 0; i < gathered.size(); ++i)
+    parts.push_back(gathered[i].narrow(dim, 0, band_rows_[i] * unit));
+  return at::cat(parts, dim);
+}
+
+at::Tensor decode_in_bands(const models::AutoencoderKL& vae, const at::Tensor& z, Group& group,
+                           int64_t chunk_rows) {
+  if (z.dim() != 4)
+    throw UsageError("decode_in_bands: latents must be [B, C, h, w], got " + c10::str(z.sizes()));
+  const std::vector<int64_t> rows =
+      split_rows(z.size(2), group.size(), z.size(2) * vae.config().spatial_scale());
+  const auto index = static_cast<size_t>(group.index());
+  const int64_t first = std::accumulate(rows.begin(), rows.begin() + index, int64_t{0});
+  BandSpatialOps ops(group, rows, chunk_rows);
+  const at::Tensor band = vae.decode(z.narrow(2, first, rows[index]).contiguous(), ops);
+  return ops.gather_bands(band, 2);
+}
+
+}  // namespace xdit::parallel

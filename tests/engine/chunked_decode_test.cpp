@@ -1,0 +1,103 @@
+// Convolutions by chunks of rows (models/chunked_conv) give what whole-map
+// convolutions give, alone and through a whole VAE decode.
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "bench/vae_cases.hpp"
+#include "core/error.hpp"
+#include "core/torch_compat.hpp"
+#include "models/chunked_conv.hpp"
+
+namespace xdit::models {
+namespace {
+
+constexpr double kTolerance = 1e-4;
+
+double max_difference(const at::Tensor& a, const at::Tensor& b) {
+  return (a - b).abs().max().item<double>();
+}
+
+Conv2d random_conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1,
+                   int64_t padding = -1) {
+  Conv2d conv;
+  conv.weight = at::randn({out, in, kernel, kernel}) / (kernel * std::sqrt(in));
+  conv.bias = at::randn({out});
+  conv.stride = stride;
+  conv.padding = padding < 0 ? (kernel - 1) / 2 : padding;
+  return conv;
+}
+
+// Three blocks, two resnets per up block but the last, groups of 4: small,
+// and unlike the built-in VAE.
+AutoencoderKLConfig small_vae_config() {
+  AutoencoderKLConfig config;
+  config.down_block_types.assign(3, "DownEncoderBlock2D");
+  config.up_block_types.assign(3, "UpDecoderBlock2D");
+  config.block_out_channels = {8, 16, 16};
+  config.layers_per_block = 1;
+  config.norm_num_groups = 4;
+  config.out_channels = 3;
+  return config;
+}
+
+TEST(ChunkedConv, ChunksOfAnySizeEqualTheWholeConvolution) {
+  const compat::InferenceGuard no_grad;
+  at::manual_seed(3);
+  const at::Tensor x = at::randn({2, 5, 11, 7});
+  for (const int64_t kernel : {1, 3, 5}) {
+    const Conv2d conv = random_conv(5, 6, kernel);
+    const at::Tensor whole = conv(x);
+    for (const int64_t rows : {1, 2, 3, 4, 10, 11, 40}) {
+      ChunkedSpatialOps ops(rows);
+      EXPECT_LE(max_difference(ops.conv(x, conv), whole), 1e-5)
+          << "kernel " << kernel << ", chunks of " << rows;
+    }
+  }
+}
+
+TEST(ChunkedConv, RowsWithNeighboursEqualTheirPartOfTheWholeConvolution) {
+  const compat::InferenceGuard no_grad;
+  at::manual_seed(5);
+  const at::Tensor x = at::randn({1, 4, 12, 9});
+  const Conv2d conv = random_conv(4, 3, 3);
+  const at::Tensor whole = conv(x);
+  // Rows 5..8 with their neighbours 4 and 9 given; the first band's top and
+  // the last band's bottom are the map's zero padding.
+  const at::Tensor middle =
+      conv_rows(x.narrow(2, 5, 4), conv, x.narrow(2, 4, 1), x.narrow(2, 9, 1), 3);
+  EXPECT_LE(max_difference(middle, whole.narrow(2, 5, 4)), 1e-5);
+  const at::Tensor top = conv_rows(x.narrow(2, 0, 5), conv, {}, x.narrow(2, 5, 1), 2);
+  EXPECT_LE(max_difference(top, whole.narrow(2, 0, 5)), 1e-5);
+  const at::Tensor bottom = conv_rows(x.narrow(2, 9, 3), conv, x.narrow(2, 8, 1), {}, 0);
+  EXPECT_LE(max_difference(bottom, whole.narrow(2, 9, 3)), 1e-5);
+}
+
+TEST(ChunkedConv, RefusesWhatRowsCannotSplit) {
+  const compat::InferenceGuard no_grad;
+  const at::Tensor x = at::randn({1, 2, 8, 8});
+  ChunkedSpatialOps ops(4);
+  EXPECT_THROW(ops.conv(x, random_conv(2, 2, 3, /*stride=*/2, /*padding=*/0)), UsageError);
+  EXPECT_THROW(ops.conv(x, random_conv(2, 2, 3, 1, /*padding=*/0)), UsageError);
+  EXPECT_THROW(ChunkedSpatialOps(0), UsageError);
+  const Conv2d conv = random_conv(2, 2, 3);
+  EXPECT_THROW(conv_rows(x, conv, at::zeros({1, 2, 2, 8}), {}, 0), UsageError);
+}
+
+TEST(ChunkedDecode, EqualsThePlainDecodeOnANonSquareLatent) {
+  const compat::InferenceGuard no_grad;
+  const auto vae = bench::random_vae_decoder(small_vae_config(), 17);
+  at::manual_seed(9);
+  const at::Tensor z = at::randn({2, 4, 7, 5});
+  const at::Tensor plain = vae->decode(z);
+  ASSERT_EQ(plain.sizes(), (std::vector<int64_t>{2, 3, 28, 20}));
+  for (const int64_t rows : {1, 3, 16}) {
+    ChunkedSpatialOps ops(rows);
+    EXPECT_LE(max_difference(vae->decode(z, ops), plain), kTolerance) << "chunks of " << rows;
+  }
+}
+
+}  // namespace
+}  // namespace xdit::models
