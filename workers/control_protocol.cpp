@@ -52,7 +52,10 @@ json body(const ShutdownMessage&) {
   return json::object();
 }
 json body(const ReadyMessage& m) {
-  return {{"rank", m.rank}, {"load_seconds", m.load_seconds}, {"memory", to_json(m.memory)}};
+  return {{"rank", m.rank},
+          {"load_seconds", m.load_seconds},
+          {"memory", to_json(m.memory)},
+          {"transformer_parameter_bytes", m.transformer_parameter_bytes}};
 }
 json body(const ProgressMessage& m) {
   return {{"id", m.id},
@@ -101,7 +104,8 @@ Message from_body(std::string_view type, const io::Config& c) {
     return ShutdownMessage{};
   if (type == "ready") {
     return ReadyMessage{c.get<int>("rank"), c.get<double>("load_seconds"),
-                        memory_from_json(object_or_empty(c, "memory"))};
+                        memory_from_json(object_or_empty(c, "memory")),
+                        c.get_or<int64_t>("transformer_parameter_bytes", 0)};
   }
   if (type == "progress") {
     return ProgressMessage{c.get<int64_t>("id"),

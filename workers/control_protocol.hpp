@@ -45,6 +45,8 @@ struct ReadyMessage {
   int rank = 0;
   double load_seconds = 0;
   MemorySample memory;
+  // The transformer's tensors this rank holds (its stage and tensor shard).
+  int64_t transformer_parameter_bytes = 0;
 };
 
 struct ProgressMessage {

@@ -144,7 +144,8 @@ void serve_launcher(const RankEnvironment& environment) {
   try {
     const auto setup = expect<SetupMessage>(inbox.pop(), "before setup");
     RankWorker worker(environment, setup.spec);
-    channel.send(ReadyMessage{worker.rank(), worker.load_seconds(), sample_memory()});
+    channel.send(ReadyMessage{worker.rank(), worker.load_seconds(), sample_memory(),
+                              worker.transformer_parameter_bytes()});
     for (;;) {
       Message message = inbox.pop();
       if (std::holds_alternative<ShutdownMessage>(message))

@@ -39,6 +39,10 @@ RankWorker::RankWorker(const RankEnvironment& environment, const GroupSpec& spec
 
 RankWorker::~RankWorker() = default;
 
+int64_t RankWorker::transformer_parameter_bytes() const {
+  return pipeline_->transformer().parameter_bytes();
+}
+
 RankOutcome RankWorker::generate(const pipelines::GenerationRequest& request,
                                  const RankCallbacks& callbacks) {
   RankOutcome outcome;

@@ -49,6 +49,8 @@ class RankWorker {
 
   int rank() const { return rank_; }
   double load_seconds() const { return load_seconds_; }
+  // The transformer's tensors this rank holds (its stage and tensor shard).
+  int64_t transformer_parameter_bytes() const;
 
   // Every rank calls it with the same request.
   RankOutcome generate(const pipelines::GenerationRequest& request,

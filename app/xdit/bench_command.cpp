@@ -1,5 +1,7 @@
 // `xdit bench`: speed and memory figures of the engine on this machine,
-// printed as they are measured and optionally written as JSON.
+// printed as they are measured and optionally written as JSON. The serial
+// cases run in this process; the parallel methods (`--cases methods` or
+// their method_* names) each on a worker group of their own.
 
 #include <ATen/Parallel.h>
 #include <torch/version.h>
@@ -20,6 +22,7 @@
 #include "core/threads.hpp"
 #include "io/atomic_write.hpp"
 #include "models/attention_kernel.hpp"
+#include "workers/method_bench.hpp"
 #include "xdit/commands.hpp"
 
 namespace xdit::app {
@@ -80,22 +83,73 @@ nlohmann::ordered_json environment_json(const BenchOptions& options) {
   return environment;
 }
 
+constexpr const char* kAllMethods = "methods";
+
+void list_cases(const std::vector<bench::BenchCase>& serial) {
+  for (const auto& c : serial)
+    std::printf("%-28s %s\n", c.name.c_str(), c.description.c_str());
+  std::printf("%-28s %s\n", kAllMethods,
+              "every method_* case below (not run by default; a few minutes)");
+  for (const auto& c : workers::method_cases()) {
+    const std::string what =
+        c.label +
+        (c.world_size == 1 ? ", 1 process"
+                           : ", " + std::to_string(c.world_size) + " worker processes") +
+        (c.method == bench::ParallelMethod::kSerial ? " (runs with every method case)" : "");
+    std::printf("%-28s %s\n", c.name.c_str(), what.c_str());
+  }
+}
+
+// The method_* cases asked for, `methods` standing for all of them.
+std::vector<std::string> method_names(const std::set<std::string>& wanted) {
+  std::vector<std::string> names;
+  for (const auto& c : workers::method_cases()) {
+    if (wanted.count(kAllMethods) || wanted.count(c.name))
+      names.push_back(c.name);
+  }
+  return names;
+}
+
+void run_methods(const BenchOptions& options, const std::vector<std::string>& names,
+                 nlohmann::ordered_json& records) {
+  workers::MethodBenchSettings settings;
+  settings.warmup_requests = options.settings.warmup;
+  settings.counted_steps = options.settings.repeats;
+  settings.seed = options.settings.seed;
+  std::printf(
+      "parallel methods on %s, each row on a fresh worker group: %d warm-up request(s) of %lld "
+      "steps, then one of %lld steps whose first is not counted; s/step is the median of the "
+      "counted steps, each at its slowest rank\n\n",
+      settings.model.c_str(), settings.warmup_requests,
+      static_cast<long long>(settings.warmup_steps),
+      static_cast<long long>(settings.counted_steps + 1));
+  std::fflush(stdout);
+  const std::vector<bench::Record> rows =
+      workers::run_method_bench(names, settings, [&](const bench::Record& record) {
+        std::printf("%s\n", bench::format_record(record).c_str());
+        std::fflush(stdout);
+        records.push_back(bench::to_json(record));
+      });
+  std::printf("%s\n", workers::format_method_table(rows).c_str());
+}
+
 int run_bench(const BenchOptions& options) {
   const std::vector<bench::BenchCase> all = bench::serial_cases();
   if (options.list) {
-    for (const auto& c : all)
-      std::printf("%-28s %s\n", c.name.c_str(), c.description.c_str());
+    list_cases(all);
     return 0;
   }
-  std::vector<const bench::BenchCase*> selected;
   const std::set<std::string> wanted(options.cases.begin(), options.cases.end());
+  const std::vector<std::string> methods = method_names(wanted);
+  std::vector<const bench::BenchCase*> selected;
   for (const auto& c : all) {
     if (wanted.empty() || wanted.count(c.name))
       selected.push_back(&c);
   }
   for (const auto& name : wanted) {
     const bool known =
-        std::any_of(all.begin(), all.end(), [&](const auto& c) { return c.name == name; });
+        std::any_of(all.begin(), all.end(), [&](const auto& c) { return c.name == name; }) ||
+        name == kAllMethods || std::find(methods.begin(), methods.end(), name) != methods.end();
     if (!known)
       throw UsageError("xdit bench: no case '" + name + "' (see xdit bench --list)");
   }
@@ -123,6 +177,8 @@ int run_bench(const BenchOptions& options) {
     std::fflush(stdout);
     records.push_back(bench::to_json(record));
   }
+  if (!methods.empty())
+    run_methods(options, methods, records);
 
   if (options.json_path) {
     nlohmann::ordered_json report;
@@ -143,14 +199,18 @@ CommandRunner add_bench_command(CLI::App& app) {
   CLI::App* command = app.add_subcommand(
       "bench",
       "Measure the engine on this machine: GEMM rate, attention kernel, PixArt-XL transformer "
-      "steps (random weights), peak memory");
+      "steps (random weights), peak memory; with --cases methods, the parallel methods on 2 "
+      "worker processes");
   command->add_option("--threads", options->threads, "Compute threads (ATen and BLAS)")
       ->capture_default_str();
   command
       ->add_option("--repeats,--steps", options->settings.repeats,
-                   "Timed runs per case (transformer steps); the fastest is reported")
+                   "Timed runs per case (transformer steps), the fastest reported; for the "
+                   "methods, counted steps, the median reported")
       ->capture_default_str();
-  command->add_option("--warmup", options->settings.warmup, "Untimed runs before the timed ones")
+  command
+      ->add_option("--warmup", options->settings.warmup,
+                   "Untimed runs before the timed ones (for the methods: warm-up requests)")
       ->capture_default_str();
   command->add_option("--seed", options->settings.seed, "Seed of the random weights and inputs")
       ->capture_default_str();

@@ -155,7 +155,8 @@ Weights::Weights(std::shared_ptr<const WeightSource> source, at::ScalarType dtyp
     : source_(std::move(source)),
       dtype_(dtype),
       prefix_(std::move(prefix)),
-      used_(std::make_shared<std::set<std::string>>()) {}
+      used_(std::make_shared<std::set<std::string>>()),
+      handed_out_(std::make_shared<int64_t>(0)) {}
 
 Weights Weights::sub(std::string_view name) const {
   Weights child = *this;
@@ -188,7 +189,9 @@ at::Tensor Weights::load_checked(const std::string& full_key,
 }
 
 at::Tensor Weights::get(std::string_view name, const std::vector<int64_t>& shape) const {
-  return load_checked(key(name), shape).to(dtype_);
+  at::Tensor tensor = load_checked(key(name), shape).to(dtype_);
+  *handed_out_ += static_cast<int64_t>(tensor.nbytes());
+  return tensor;
 }
 
 std::optional<at::Tensor> Weights::get_optional(std::string_view name,
@@ -215,7 +218,10 @@ at::Tensor Weights::get_shard(std::string_view name, const std::vector<int64_t>&
   const int64_t size = shape[dim] / count;
   // Narrowing a mapped tensor touches only the slice's pages; `contiguous`
   // and `to` copy just that slice (a slice of dimension 0 stays a view).
-  return load_checked(full_key, shape).narrow(dim, index * size, size).contiguous().to(dtype_);
+  at::Tensor shard =
+      load_checked(full_key, shape).narrow(dim, index * size, size).contiguous().to(dtype_);
+  *handed_out_ += static_cast<int64_t>(shard.nbytes());
+  return shard;
 }
 
 void Weights::skip(std::string_view name) const {

@@ -116,6 +116,10 @@ class Weights {
   void expect_all_used() const;
   // Marks keys under `name` as deliberately unused (a stage or shard skips them).
   void skip(std::string_view name) const;
+  // Bytes of the tensors get, get_optional and get_shard have returned
+  // through the views of this root, in the model's dtype: what a model built
+  // from them holds is the growth across its construction.
+  int64_t bytes_handed_out() const { return *handed_out_; }
 
  private:
   std::string key(std::string_view name) const;
@@ -125,6 +129,7 @@ class Weights {
   at::ScalarType dtype_;
   std::string prefix_;
   std::shared_ptr<std::set<std::string>> used_;
+  std::shared_ptr<int64_t> handed_out_;
 };
 
 }  // namespace xdit::io

@@ -131,6 +131,7 @@ PixArtTransformer::PixArtTransformer(PixArtConfig config, const io::Weights& wei
       stage_(stage),
       dtype_(weights.dtype()),
       norm_out_(LayerNorm::plain(config_.inner_dim(), kOutputNormEps)) {
+  const int64_t bytes_before = weights.bytes_handed_out();
   stage_.last_layer = stage.last_layer.value_or(config_.num_layers);
   if (stage_.first_layer < 0 || stage_.first_layer >= *stage_.last_layer ||
       *stage_.last_layer > config_.num_layers) {
@@ -182,6 +183,7 @@ PixArtTransformer::PixArtTransformer(PixArtConfig config, const io::Weights& wei
     weights.skip("scale_shift_table");
     weights.skip("proj_out");
   }
+  parameter_bytes_ = weights.bytes_handed_out() - bytes_before;
 }
 
 bool PixArtTransformer::holds_whole_model() const {

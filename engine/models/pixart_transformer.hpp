@@ -96,6 +96,9 @@ class PixArtTransformer {
   const PixArtStage& stage() const { return stage_; }
   at::ScalarType dtype() const { return dtype_; }
   bool holds_whole_model() const;
+  // Bytes of the tensors this instance holds (its stage and tensor shard):
+  // the transformer's share of a rank's memory in the reports.
+  int64_t parameter_bytes() const { return parameter_bytes_; }
 
   // The patch grid of a latent [.., latent_height, latent_width]; throws
   // UsageError unless both are multiples of patch_size.
@@ -150,6 +153,7 @@ class PixArtTransformer {
   LayerNorm norm_out_;
   at::Tensor scale_shift_table_;  // [2, inner_dim] when owning the output
   std::optional<Linear> proj_out_;
+  int64_t parameter_bytes_ = 0;
 };
 
 }  // namespace xdit::models

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -21,25 +23,37 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-// Bump when the built-in model changes, so that stale caches are not used.
-constexpr std::string_view kTinyPixArtFolder = "tiny-pixart-v1";
+struct BuiltinModel {
+  std::string_view name;
+  // Bump the version when the model's files change, so that stale caches
+  // are not used.
+  std::string_view folder;
+  BuiltinPixArtShape shape;
+};
+
+constexpr std::array<BuiltinModel, 2> kBuiltinModels = {{
+    // Small enough for a 20-step image in seconds on one core.
+    {"builtin:tiny-pixart", "tiny-pixart-v1", kTinyPixArtShape},
+    {"builtin:bench-pixart", "bench-pixart-v1", kBenchPixArtShape},
+}};
+
 constexpr uint64_t kTinyPixArtSeed = 20240601;
 constexpr int kTinyVocabularyPieces = 400;
 
-// A PixArt-α-architecture transformer at 512 px (sample_size 64 with an
-// 8× VAE), small enough for a 20-step image in seconds on one core.
-Json tiny_transformer_config(int64_t text_channels) {
+// A PixArt-α-architecture transformer (learned sigma, no size conditions
+// below sample_size 128), cross-attending at its own width.
+Json transformer_config(const BuiltinPixArtShape& shape, int64_t text_channels) {
   return {{"_class_name", "PixArtTransformer2DModel"},
-          {"num_attention_heads", 4},
-          {"attention_head_dim", 48},
+          {"num_attention_heads", shape.num_attention_heads},
+          {"attention_head_dim", shape.attention_head_dim},
           {"in_channels", 4},
           {"out_channels", 8},
-          {"num_layers", 6},
+          {"num_layers", shape.num_layers},
           {"dropout", 0.0},
           {"norm_num_groups", 32},
-          {"cross_attention_dim", 192},
+          {"cross_attention_dim", shape.num_attention_heads * shape.attention_head_dim},
           {"attention_bias", true},
-          {"sample_size", 64},
+          {"sample_size", shape.sample_size},
           {"patch_size", 2},
           {"activation_fn", "gelu-approximate"},
           {"num_embeds_ada_norm", 1000},
@@ -129,21 +143,32 @@ io::NamedTensors with_tied_embeddings(io::NamedTensors tensors) {
   for (const auto& [key, tensor] : tensors) {
     has_shared |= key == "shared.weight";
     has_embed_tokens |= key == "encoder.embed_tokens.weight";
-    if (key == "shared.weight" || key == "encoder.embed_tokens.weight") embedding = tensor;
+    if (key == "shared.weight" || key == "encoder.embed_tokens.weight")
+      embedding = tensor;
   }
-  if (!has_shared) tensors.emplace_back("shared.weight", embedding);
-  if (!has_embed_tokens) tensors.emplace_back("encoder.embed_tokens.weight", embedding);
+  if (!has_shared)
+    tensors.emplace_back("shared.weight", embedding);
+  if (!has_embed_tokens)
+    tensors.emplace_back("encoder.embed_tokens.weight", embedding);
   return tensors;
 }
 
 }  // namespace
 
-std::vector<std::string> builtin_model_names() { return {"builtin:tiny-pixart"}; }
+std::vector<std::string> builtin_model_names() {
+  std::vector<std::string> names;
+  for (const BuiltinModel& model : kBuiltinModels)
+    names.emplace_back(model.name);
+  return names;
+}
 
-bool is_builtin_model(std::string_view spec) { return spec.rfind(kBuiltinPrefix, 0) == 0; }
+bool is_builtin_model(std::string_view spec) {
+  return spec.rfind(kBuiltinPrefix, 0) == 0;
+}
 
 std::filesystem::path default_cache_dir() {
-  if (const char* dir = std::getenv("XDIT_CACHE_DIR"); dir && *dir) return dir;
+  if (const char* dir = std::getenv("XDIT_CACHE_DIR"); dir && *dir)
+    return dir;
   if (const char* dir = std::getenv("XDG_CACHE_HOME"); dir && *dir) {
     return std::filesystem::path(dir) / "xdit";
   }
@@ -154,10 +179,14 @@ std::filesystem::path default_cache_dir() {
 }
 
 void write_tiny_pixart(const std::filesystem::path& folder) {
+  write_builtin_pixart(folder, kTinyPixArtShape);
+}
+
+void write_builtin_pixart(const std::filesystem::path& folder, const BuiltinPixArtShape& shape) {
   const std::string spiece = models::make_tiny_sentencepiece_model(kTinyVocabularyPieces);
   const auto tokenizer = models::T5Tokenizer::from_serialized(spiece);
   const Json text_encoder = tiny_text_encoder_config(tokenizer.vocab_size());
-  const Json transformer = tiny_transformer_config(text_encoder["d_model"].get<int64_t>());
+  const Json transformer = transformer_config(shape, text_encoder["d_model"].get<int64_t>());
   const Json vae = tiny_vae_config();
 
   io::ModelFolderWriter writer(folder, "PixArtAlphaPipeline");
@@ -172,14 +201,14 @@ void write_tiny_pixart(const std::filesystem::path& folder) {
 
   writer.add_component("text_encoder", "transformers", "T5EncoderModel");
   writer.write_config("text_encoder", text_encoder);
-  writer.write_weights("text_encoder", with_tied_embeddings(synthesize<models::T5Encoder, models::T5Config>(
-                                           text_encoder, "text_encoder")));
+  writer.write_weights("text_encoder",
+                       with_tied_embeddings(synthesize<models::T5Encoder, models::T5Config>(
+                           text_encoder, "text_encoder")));
 
   writer.add_component("transformer", "diffusers", "PixArtTransformer2DModel");
   writer.write_config("transformer", transformer);
-  writer.write_weights("transformer",
-                       synthesize<models::PixArtTransformer, models::PixArtConfig>(
-                           transformer, "transformer"));
+  writer.write_weights("transformer", synthesize<models::PixArtTransformer, models::PixArtConfig>(
+                                          transformer, "transformer"));
 
   writer.add_component("vae", "diffusers", "AutoencoderKL");
   writer.write_config("vae", vae);
@@ -191,17 +220,21 @@ void write_tiny_pixart(const std::filesystem::path& folder) {
   writer.finish();
 }
 
-std::filesystem::path resolve_model(std::string_view spec,
-                                    const std::filesystem::path& cache_dir) {
-  if (!is_builtin_model(spec)) return std::filesystem::path(spec);
-  if (spec != "builtin:tiny-pixart") {
+std::filesystem::path resolve_model(std::string_view spec, const std::filesystem::path& cache_dir) {
+  if (!is_builtin_model(spec))
+    return std::filesystem::path(spec);
+  const auto* model = std::find_if(kBuiltinModels.begin(), kBuiltinModels.end(),
+                                   [&](const BuiltinModel& m) { return m.name == spec; });
+  if (model == kBuiltinModels.end()) {
     std::string known;
-    for (const auto& name : builtin_model_names()) known += (known.empty() ? "" : ", ") + name;
+    for (const auto& name : builtin_model_names())
+      known += (known.empty() ? "" : ", ") + name;
     throw UsageError("unknown built-in model '" + std::string(spec) + "' (available: " + known +
                      ")");
   }
-  const auto folder = cache_dir / kTinyPixArtFolder;
-  if (std::filesystem::exists(folder / "model_index.json")) return folder;
+  const auto folder = cache_dir / model->folder;
+  if (std::filesystem::exists(folder / "model_index.json"))
+    return folder;
   // Writers only ever rename complete folders into place, so a folder
   // without model_index.json is debris from an older layout: replace it.
   std::filesystem::remove_all(folder);
@@ -209,13 +242,15 @@ std::filesystem::path resolve_model(std::string_view spec,
   // one group) each finish their own copy and the first rename wins.
   std::error_code error;
   std::filesystem::create_directories(cache_dir, error);
-  if (error) throw FileError(cache_dir.string(), "cannot be created: " + error.message());
-  const auto staging = cache_dir / (std::string(kTinyPixArtFolder) + ".partial-" +
-                                    std::to_string(::getpid()));
+  if (error)
+    throw FileError(cache_dir.string(), "cannot be created: " + error.message());
+  const auto staging =
+      cache_dir / (std::string(model->folder) + ".partial-" + std::to_string(::getpid()));
   std::filesystem::remove_all(staging);
-  write_tiny_pixart(staging);
+  write_builtin_pixart(staging, model->shape);
   std::filesystem::rename(staging, folder, error);
-  if (error) std::filesystem::remove_all(staging);
+  if (error)
+    std::filesystem::remove_all(staging);
   if (!std::filesystem::exists(folder / "model_index.json")) {
     throw FileError(folder.string(), "could not be written: " + error.message());
   }

@@ -4,6 +4,9 @@
 // (its own T5, SentencePiece tokenizer, VAE and DPM-Solver++ scheduler) with
 // deterministic random weights. It is written once as an ordinary diffusers
 // folder and then loaded through the same code as a real checkpoint.
+// `builtin:bench-pixart` is the same pipeline around a larger transformer,
+// big enough that compute dominates a step of the parallel methods on CPU
+// (`xdit bench --cases methods`).
 
 #include <filesystem>
 #include <string>
@@ -27,6 +30,23 @@ std::filesystem::path default_cache_dir();
 std::filesystem::path resolve_model(std::string_view spec,
                                     const std::filesystem::path& cache_dir = default_cache_dir());
 
+// The transformer of a built-in PixArt; the text encoder, tokenizer, VAE and
+// scheduler are the same for all of them.
+struct BuiltinPixArtShape {
+  int64_t num_layers = 6;
+  int64_t num_attention_heads = 4;
+  int64_t attention_head_dim = 48;
+  int64_t sample_size = 64;  // latent side; the default image side is 8 × this
+};
+
+// builtin:tiny-pixart: 6 layers, 4 heads × 48, 512 px.
+inline constexpr BuiltinPixArtShape kTinyPixArtShape{};
+// builtin:bench-pixart: 12 layers, 6 heads × 64, 512 px (1024 tokens).
+inline constexpr BuiltinPixArtShape kBenchPixArtShape{12, 6, 64, 64};
+
+// Writes a built-in PixArt pipeline with a transformer of `shape` into
+// `folder` (which must not exist).
+void write_builtin_pixart(const std::filesystem::path& folder, const BuiltinPixArtShape& shape);
 // Writes builtin:tiny-pixart into `folder` (which must not exist).
 void write_tiny_pixart(const std::filesystem::path& folder);
 

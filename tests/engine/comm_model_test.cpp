@@ -1,0 +1,105 @@
+#include "bench/comm_model.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+
+namespace xdit::bench {
+namespace {
+
+// The bench model's step (builtin:bench-pixart at 512 px, one image with
+// guidance): p = 1024 tokens, hs = 384, L = 12, B = 2, float32.
+StepShape bench_step() {
+  models::PixArtConfig config;
+  config.num_attention_heads = 6;
+  config.attention_head_dim = 64;
+  config.num_layers = 12;
+  config.in_channels = 4;
+  config.out_channels = 8;
+  config.patch_size = 2;
+  parallel::ModelFacts facts;
+  facts.latent_rows = 32;
+  facts.latent_cols = 32;
+  facts.batch = 1;
+  facts.guidance = true;
+  return pixart_step_shape(config, facts);
+}
+
+// B·p·hs·L·E of the bench step.
+constexpr double kActivationsAllLayers = 2.0 * 1024 * 384 * 12 * 4;  // 37,748,736
+// The output patches of the whole batch, B·p·patch²·C_out·E.
+constexpr double kOutputPatches = 2.0 * 1024 * 4 * 8 * 4;  // 262,144
+
+TEST(CommModel, StepShapeOfAPixArtRequest) {
+  const StepShape s = bench_step();
+  EXPECT_EQ(s.tokens, 1024);
+  EXPECT_EQ(s.hidden, 384);
+  EXPECT_EQ(s.layers, 12);
+  EXPECT_EQ(s.batch, 2);
+  EXPECT_EQ(s.images, 1);
+  EXPECT_EQ(s.noise_values, 16);
+  EXPECT_EQ(s.output_values, 32);
+  EXPECT_EQ(s.element_bytes, 4);
+}
+
+TEST(CommModel, BytesPerRankPerStepOnTwoRanks) {
+  const StepShape s = bench_step();
+  const auto bytes = [&](ParallelMethod m) { return method_bytes_per_step(m, s, 2).bytes; };
+  EXPECT_EQ(bytes(ParallelMethod::kSerial), 0);
+  EXPECT_EQ(bytes(ParallelMethod::kData), 0);
+  // Three all-reduces of [2, 1024, 384] per layer, each counted once at N = 2.
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kTensor), 3 * kActivationsAllLayers);
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kTensor), 113'246'208);
+  // Ulysses (4f/N = 1) and Ring (2f = 1) coincide at N = 2, plus half the
+  // output patches.
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kUlysses), kActivationsAllLayers + kOutputPatches / 2);
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kUlysses), 37'879'808);
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kRing), 37'879'808);
+  // K and V per layer, and half the stepped latents [1, 4, 64, 64].
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kDistriFusion), kActivationsAllLayers + 65'536 / 2);
+  // One branch's noise [1, 4, 64, 64].
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kCfg), 65'536);
+  // (one boundary's [2, 1024, 384] + the latent [1, 4, 64, 64]) over 2 ranks.
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kPipeFusion), (2.0 * 1024 * 384 * 4 + 65'536) / 2);
+}
+
+TEST(CommModel, SequenceMethodsScaleWithTheDegree) {
+  const StepShape s = bench_step();
+  // Ulysses on 4: 4 · (3/4) / 4 = 3/4 of the activations; Ring: 2 · 3/4.
+  EXPECT_DOUBLE_EQ(method_bytes_per_step(ParallelMethod::kUlysses, s, 4).bytes,
+                   0.75 * kActivationsAllLayers + 0.75 * kOutputPatches);
+  EXPECT_DOUBLE_EQ(method_bytes_per_step(ParallelMethod::kRing, s, 4).bytes,
+                   1.5 * kActivationsAllLayers + 0.75 * kOutputPatches);
+  EXPECT_DOUBLE_EQ(method_bytes_per_step(ParallelMethod::kTensor, s, 4).bytes,
+                   4.5 * kActivationsAllLayers);
+  EXPECT_THROW(method_bytes_per_step(ParallelMethod::kRing, s, 0), UsageError);
+}
+
+TEST(CommModel, IssueTableLeadingTerms) {
+  const StepShape s = bench_step();
+  EXPECT_DOUBLE_EQ(table_bytes_per_step(ParallelMethod::kTensor, s, 2), 4 * kActivationsAllLayers);
+  EXPECT_DOUBLE_EQ(table_bytes_per_step(ParallelMethod::kRing, s, 2), 2 * kActivationsAllLayers);
+  EXPECT_DOUBLE_EQ(table_bytes_per_step(ParallelMethod::kDistriFusion, s, 2),
+                   2 * kActivationsAllLayers);
+  EXPECT_DOUBLE_EQ(table_bytes_per_step(ParallelMethod::kUlysses, s, 2), 2 * kActivationsAllLayers);
+  EXPECT_DOUBLE_EQ(table_bytes_per_step(ParallelMethod::kPipeFusion, s, 2),
+                   2 * kActivationsAllLayers / 12);
+  EXPECT_EQ(table_bytes_per_step(ParallelMethod::kCfg, s, 2), 0);
+}
+
+TEST(CommModel, DataRanksShareTheBatch) {
+  models::PixArtConfig config;
+  parallel::ModelFacts facts;
+  facts.latent_rows = 4;
+  facts.latent_cols = 6;
+  facts.batch = 4;
+  facts.guidance = false;
+  const StepShape s = pixart_step_shape(config, facts, 2);
+  EXPECT_EQ(s.tokens, 24);
+  EXPECT_EQ(s.images, 2);
+  EXPECT_EQ(s.batch, 2);
+  EXPECT_THROW(pixart_step_shape(config, facts, 3), UsageError);
+}
+
+}  // namespace
+}  // namespace xdit::bench
