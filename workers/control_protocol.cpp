@@ -76,7 +76,8 @@ json body(const MetricsMessage& m) {
           {"encode_seconds", m.encode_seconds},
           {"decode_seconds", m.decode_seconds},
           {"comm", m.comm},
-          {"memory", to_json(m.memory)}};
+          {"memory", to_json(m.memory)},
+          {"timeline", parallel::to_json(m.timeline)}};
 }
 json body(const ResultMessage& m) {
   return {{"id", m.id}, {"result", result_to_json(m.result)}};
@@ -127,7 +128,9 @@ Message from_body(std::string_view type, const io::Config& c) {
                           c.get<double>("encode_seconds"),
                           c.get<double>("decode_seconds"),
                           object_or_empty(c, "comm"),
-                          memory_from_json(object_or_empty(c, "memory"))};
+                          memory_from_json(object_or_empty(c, "memory")),
+                          parallel::step_timeline_from_json(object_or_empty(c, "timeline"),
+                                                            c.source() + ":timeline")};
   }
   if (type == "result") {
     return ResultMessage{c.get<int64_t>("id"), result_from_json(c.child("result"))};

@@ -20,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "parallel/comm_timeline.hpp"
 #include "pipelines/generation.hpp"
 #include "workers/group_spec.hpp"
 #include "workers/memory_sample.hpp"
@@ -73,6 +74,8 @@ struct MetricsMessage {
   double decode_seconds = 0;
   nlohmann::json comm;  // the whole request, summed over its steps
   MemorySample memory;
+  // When this rank waited on its peers during the last denoising step.
+  parallel::StepTimeline timeline;
 };
 
 struct ResultMessage {

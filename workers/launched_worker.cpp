@@ -124,7 +124,7 @@ void serve_request(RankWorker& worker, ControlChannel& channel, const RequestMes
   RankOutcome outcome = worker.generate(request.request, callbacks);
   channel.send(MetricsMessage{request.id, rank, outcome.result.step_seconds,
                               outcome.result.encode_seconds, outcome.result.decode_seconds,
-                              outcome.comm, outcome.memory});
+                              outcome.comm, outcome.memory, outcome.timeline});
   if (rank == 0)
     channel.send(ResultMessage{request.id, std::move(outcome.result)});
 }

@@ -48,8 +48,20 @@ RankOutcome RankWorker::generate(const pipelines::GenerationRequest& request,
   RankOutcome outcome;
   outcome.comm = nlohmann::json::object();
   comm_->stats().reset();
+  // Every step's waits are traced; the last step's are kept for the Gantt chart.
+  parallel::CommTimeline timeline;
+  comm_->stats().trace(&timeline);
+  struct Untrace {
+    parallel::CommStats& stats;
+    ~Untrace() { stats.trace(nullptr); }
+  } untrace{comm_->stats()};
   pipelines::GenerationCallbacks steps;
   steps.on_step = [&](const pipelines::StepEvent& event) {
+    if (event.step == event.total) {
+      outcome.timeline =
+          timeline.cut(event.step, parallel::CommTimeline::Clock::now(), event.seconds);
+    }
+    timeline.clear();
     // Text encoding's traffic counts into the first step.
     StepReport report{event.step, event.total, event.seconds, comm_->stats().to_json(),
                       sample_memory()};

@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "parallel/comm_timeline.hpp"
 #include "parallel/communicator.hpp"
 #include "pipelines/pixart_pipeline.hpp"
 #include "workers/group_spec.hpp"
@@ -36,6 +37,7 @@ struct RankOutcome {
   pipelines::GenerationResult result;  // images on rank 0 only
   nlohmann::json comm;                 // summed over the request
   MemorySample memory;
+  parallel::StepTimeline timeline;  // the last denoising step's waits
 };
 
 class RankWorker {

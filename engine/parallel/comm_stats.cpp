@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "parallel/comm_timeline.hpp"
+
 namespace xdit::parallel {
 namespace {
 
@@ -51,6 +53,13 @@ void CommStats::record(CommOp op, int64_t bytes_sent, int64_t bytes_received) {
 
 void CommStats::add_wait(CommOp op, double seconds) {
   counters_[static_cast<int>(op)].wait_seconds += seconds;
+}
+
+void CommStats::add_wait(CommOp op, std::chrono::steady_clock::time_point begin,
+                         std::chrono::steady_clock::time_point end) {
+  add_wait(op, std::chrono::duration<double>(end - begin).count());
+  if (timeline_)
+    timeline_->add(op, begin, end);
 }
 
 OpCounters CommStats::total() const {

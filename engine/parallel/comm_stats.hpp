@@ -14,11 +14,14 @@
 //   barrier          nothing
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string_view>
 
 namespace xdit::parallel {
+
+class CommTimeline;
 
 enum class CommOp { kSend, kRecv, kAllGather, kAllToAll, kAllReduce, kBroadcast, kBarrier };
 inline constexpr int kCommOpCount = 7;
@@ -39,7 +42,13 @@ class CommStats {
  public:
   void record(CommOp op, int64_t bytes_sent, int64_t bytes_received);
   void add_wait(CommOp op, double seconds);
+  // add_wait, and the interval into the timeline being traced, if any.
+  void add_wait(CommOp op, std::chrono::steady_clock::time_point begin,
+                std::chrono::steady_clock::time_point end);
   void reset() { counters_ = {}; }
+  // Records every wait's interval into `timeline` (not owned) until called
+  // with null; reset() leaves it attached.
+  void trace(CommTimeline* timeline) { timeline_ = timeline; }
 
   const OpCounters& of(CommOp op) const { return counters_[static_cast<int>(op)]; }
   OpCounters total() const;
@@ -49,6 +58,7 @@ class CommStats {
 
  private:
   std::array<OpCounters, kCommOpCount> counters_{};
+  CommTimeline* timeline_ = nullptr;
 };
 
 }  // namespace xdit::parallel

@@ -180,12 +180,15 @@ at::Tensor Group::complete(PendingOp::State& state) {
         throw std::runtime_error("the backend abandoned the operation");
       }
     } catch (...) {
-      const auto waited = std::chrono::steady_clock::now() - begin;
-      stats_.add_wait(state.op, seconds(waited));
-      fail(state.op, state.what, std::current_exception(), waited);
+      const auto failed = std::chrono::steady_clock::now();
+      stats_.add_wait(state.op, begin, failed);
+      fail(state.op, state.what, std::current_exception(), failed - begin);
     }
+    // Only a wait on a peer belongs on the timeline.
+    stats_.add_wait(state.op, begin, std::chrono::steady_clock::now());
+  } else {
+    stats_.add_wait(state.op, seconds(std::chrono::steady_clock::now() - begin));
   }
-  stats_.add_wait(state.op, seconds(std::chrono::steady_clock::now() - begin));
   return state.finish ? state.finish() : at::Tensor();
 }
 
