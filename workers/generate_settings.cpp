@@ -30,11 +30,19 @@ void add_parallel_flags(CLI::App& command, parallel::ParallelConfig& p) {
       ->group(group);
   command
       .add_option("--pipefusion_parallel_degree", p.pipefusion_degree,
-                  "PipeFusion layer stages (not available yet)")
+                  "PipeFusion layer stages")
+      ->group(group);
+  command
+      .add_option("--attn_layer_num_for_pp", p.attn_layer_num_for_pp,
+                  "PipeFusion layers per stage, one count per stage (default: even)")
       ->group(group);
   command
       .add_option("--num_pipeline_patch", p.num_pipeline_patch,
                   "PipeFusion patches (default: one per stage)")
+      ->group(group);
+  command
+      .add_option("--distrifusion_degree", p.distrifusion_degree,
+                  "DistriFusion: displaced patches, other patches' K/V one step stale")
       ->group(group);
   command
       .add_flag("--use_parallel_vae", p.use_parallel_vae,
@@ -42,7 +50,7 @@ void add_parallel_flags(CLI::App& command, parallel::ParallelConfig& p) {
       ->group(group);
   command
       .add_option("--warmup_steps", p.warmup_steps,
-                  "PipeFusion synchronous steps before stale activations")
+                  "PipeFusion and DistriFusion synchronous steps before stale activations")
       ->group(group);
 }
 

@@ -175,10 +175,12 @@ void check_distrifusion(const ParallelConfig& c, const ModelFacts& facts) {
              std::to_string(other.value) + ": set " + other.flag + " to 1 or drop DistriFusion");
     }
   }
-  if (degree > facts.latent_rows) {
-    refuse("distrifusion degree " + std::to_string(degree) + " exceeds the " +
+  // Equal bands, so that the K/V gathers are plain all-gathers.
+  if (facts.latent_rows % degree != 0) {
+    refuse("distrifusion degree " + std::to_string(degree) + " does not divide the " +
            std::to_string(facts.latent_rows) +
-           " latent rows (in patches): each rank needs at least one row; use a taller image");
+           " latent rows (in patches): each rank takes an equal band of rows; choose a "
+           "--distrifusion_degree that divides them, or another image height");
   }
 }
 

@@ -1,8 +1,6 @@
 // Every exact parallel method, alone and in products, gives the serial
 // run's final latents (float32, within 1e-4 of their scale) on real process
-// groups, on two model shapes. Each request has prompts of different lengths with guidance,
-// so that the cross-attention masks (and the empty negative prompt's mask)
-// differ between the rows that the methods split.
+// groups, on two model shapes (the requests are in serial_comparison.hpp).
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -16,6 +14,7 @@
 #include "pipelines/pixart_pipeline.hpp"
 #include "pixart_test_models.hpp"
 #include "process_group_harness.hpp"
+#include "serial_comparison.hpp"
 
 namespace xdit::parallel {
 namespace {
@@ -23,49 +22,10 @@ namespace {
 using pipelines::GenerationRequest;
 using pipelines::GenerationResult;
 using pipelines::PixArtPipeline;
+using testing::expect_serial_result;
 using testing::run_process_group;
-
-// Of the latents' scale. The random-weight models' noise predictions do not
-// match the noise, so DPM-Solver's data predictions (divided by alpha_t,
-// ~0.006 at the first step) drive the final latents to magnitudes of ~10^3,
-// where one float32 ulp is already ~1e-4; summation-order differences between
-// methods then show up as ~1e-3 absolute, ~1e-6 of the scale. A wrong split
-// or exchange gives errors of the scale itself.
-constexpr double kTolerance = 1e-4;
-
-// max |a - b| over the scale of `expected` (at least 1).
-double scaled_difference(const at::Tensor& actual, const at::Tensor& expected) {
-  const double scale = std::max(1.0, expected.abs().max().item<double>());
-  return (actual.to(at::kFloat) - expected.to(at::kFloat)).abs().max().item<double>() / scale;
-}
-
-// Square, on the built-in model: 8 × 8 patches.
-GenerationRequest square_request() {
-  GenerationRequest request;
-  request.prompts = {"a small red house by a lake", "fog"};
-  request.height = 128;
-  request.width = 128;
-  request.num_inference_steps = 3;
-  request.guidance_scale = 4.5;
-  request.use_resolution_binning = false;
-  request.seed = 11;
-  request.max_sequence_length = 32;
-  request.decode = false;
-  return request;
-}
-
-// Not square, on the six-head model: 8 × 12 patches, so three sequence ranks
-// hold 32 tokens each and two of the runs start mid-row.
-GenerationRequest wide_request() {
-  GenerationRequest request = square_request();
-  request.prompts = {"a lighthouse at night, waves"};
-  request.images_per_prompt = 2;
-  request.height = 128;
-  request.width = 192;
-  request.num_inference_steps = 2;
-  request.seed = 23;
-  return request;
-}
+using testing::square_request;
+using testing::wide_request;
 
 ParallelConfig mesh(int data, int cfg, int ulysses, int ring, int tensor) {
   ParallelConfig config;
@@ -75,36 +35,6 @@ ParallelConfig mesh(int data, int cfg, int ulysses, int ring, int tensor) {
   config.ring_degree = ring;
   config.tensor_degree = tensor;
   return config;
-}
-
-// Runs `request` on a group with `config` and checks on rank 0 that the
-// whole batch's latents (and images, when decoded) are the serial run's, and
-// that every rank holds the same latents.
-void expect_serial_result(const std::filesystem::path& folder, const ParallelConfig& config,
-                          const GenerationRequest& request) {
-  run_process_group(config, [&](Communicator& comm, int rank) {
-    const io::ModelFolder model(folder);
-    const PixArtPipeline pipeline = PixArtPipeline::load(model, {}, comm);
-    const GenerationResult result = pipeline.generate(request);
-    ASSERT_TRUE(result.latents.defined());
-    EXPECT_EQ(result.step_seconds.size(), static_cast<size_t>(request.num_inference_steps));
-    const std::vector<at::Tensor> everyone = comm.world().all_gather(result.latents.contiguous());
-    if (rank != 0)
-      return;
-    for (size_t r = 1; r < everyone.size(); ++r)
-      EXPECT_TRUE(at::equal(everyone[r], result.latents)) << "rank " << r << " differs from rank 0";
-
-    const GenerationResult serial = PixArtPipeline::load(model).generate(request);
-    ASSERT_EQ(result.latents.sizes(), serial.latents.sizes());
-    EXPECT_LE(scaled_difference(result.latents, serial.latents), kTolerance) << config.describe();
-    if (request.decode) {
-      ASSERT_TRUE(result.images.defined());
-      ASSERT_EQ(result.images.sizes(), serial.images.sizes());
-      // Latents within 1e-4 may round to a neighbouring 8-bit level.
-      EXPECT_LE((result.images.to(at::kInt) - serial.images.to(at::kInt)).abs().max().item<int>(),
-                1);
-    }
-  });
 }
 
 void expect_serial_on_tiny(const ParallelConfig& config) {
@@ -221,6 +151,22 @@ TEST(ExactMethodsSixHeads, TransformerOutputUnderUlyssesTimesTensorIsSerials) {
   });
 }
 
+// ---- absolute agreement ----
+
+// With flow matching the latents stay at unit scale whatever the random
+// model predicts, so the final latents can be compared absolutely: within
+// 1e-4 of serial, without DPM-Solver's amplification (see kSerialTolerance).
+TEST(ExactMethodsAbsolute, FlowMatchLatentsWithinOneTenThousandth) {
+  pipelines::PipelineOptions options;
+  options.scheduler_class = "FlowMatchEulerDiscreteScheduler";
+  const GenerationRequest request = square_request();
+  for (const ParallelConfig& config :
+       {mesh(1, 2, 1, 1, 1), mesh(1, 1, 2, 1, 1), mesh(1, 1, 1, 2, 1), mesh(1, 1, 1, 1, 2)}) {
+    expect_serial_result(testing::tiny_pixart_folder(), config, request, 1e-4,
+                         testing::Agreement::kAbsolute, options);
+  }
+}
+
 // ---- refusals ----
 
 TEST(ExactMethods, EveryRankRefusesAMeshTheRequestCannotUse) {
@@ -235,15 +181,6 @@ TEST(ExactMethods, EveryRankRefusesAMeshTheRequestCannotUse) {
     } catch (const UsageError& e) {
       EXPECT_NE(std::string(e.what()).find("ulysses degree 3"), std::string::npos) << e.what();
     }
-  });
-}
-
-TEST(ExactMethods, PipeFusionIsRefusedAtLoad) {
-  ParallelConfig config;
-  config.pipefusion_degree = 2;
-  run_process_group(config, [](Communicator& comm, int) {
-    EXPECT_THROW(PixArtPipeline::load(io::ModelFolder(testing::tiny_pixart_folder()), {}, comm),
-                 UsageError);
   });
 }
 

@@ -195,8 +195,10 @@ TEST(ParallelConfig, RefusesDistriFusionWithModelOrSequenceSplits) {
                   "not with ulysses 2", "--ulysses_degree"});
   c.ulysses_degree = 1;
   c.distrifusion_degree = 4;
-  facts.latent_rows = 2;
-  expect_refused(c, 4, facts, {"distrifusion degree 4 exceeds the 2 latent rows"});
+  facts.latent_rows = 6;
+  expect_refused(
+      c, 4, facts,
+      {"distrifusion degree 4 does not divide the 6 latent rows", "--distrifusion_degree"});
 }
 
 }  // namespace

@@ -1,0 +1,82 @@
+#include "serial_comparison.hpp"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "parallel/communicator.hpp"
+#include "pipelines/pixart_pipeline.hpp"
+#include "process_group_harness.hpp"
+
+namespace xdit::parallel::testing {
+
+using pipelines::GenerationResult;
+using pipelines::PixArtPipeline;
+
+double scaled_difference(const at::Tensor& actual, const at::Tensor& expected) {
+  const double scale = std::max(1.0, expected.abs().max().item<double>());
+  return (actual.to(at::kFloat) - expected.to(at::kFloat)).abs().max().item<double>() / scale;
+}
+
+// Square, on the built-in model: 8 × 8 patches.
+pipelines::GenerationRequest square_request() {
+  pipelines::GenerationRequest request;
+  request.prompts = {"a small red house by a lake", "fog"};
+  request.height = 128;
+  request.width = 128;
+  request.num_inference_steps = 3;
+  request.guidance_scale = 4.5;
+  request.use_resolution_binning = false;
+  request.seed = 11;
+  request.max_sequence_length = 32;
+  request.decode = false;
+  return request;
+}
+
+// Not square, on the six-head model: 8 × 12 patches, so three sequence ranks
+// hold 32 tokens each and two of the runs start mid-row.
+pipelines::GenerationRequest wide_request() {
+  pipelines::GenerationRequest request = square_request();
+  request.prompts = {"a lighthouse at night, waves"};
+  request.images_per_prompt = 2;
+  request.height = 128;
+  request.width = 192;
+  request.num_inference_steps = 2;
+  request.seed = 23;
+  return request;
+}
+
+void expect_serial_result(const std::filesystem::path& folder, const ParallelConfig& config,
+                          const pipelines::GenerationRequest& request, double tolerance,
+                          Agreement agreement, const pipelines::PipelineOptions& options) {
+  run_process_group(config, [&](Communicator& comm, int rank) {
+    const io::ModelFolder model(folder);
+    const PixArtPipeline pipeline = PixArtPipeline::load(model, options, comm);
+    const GenerationResult result = pipeline.generate(request);
+    ASSERT_TRUE(result.latents.defined());
+    EXPECT_EQ(result.step_seconds.size(), static_cast<size_t>(request.num_inference_steps));
+    const std::vector<at::Tensor> everyone = comm.world().all_gather(result.latents.contiguous());
+    if (rank != 0)
+      return;
+    for (size_t r = 1; r < everyone.size(); ++r)
+      EXPECT_TRUE(at::equal(everyone[r], result.latents)) << "rank " << r << " differs from rank 0";
+
+    const GenerationResult serial = PixArtPipeline::load(model, options).generate(request);
+    ASSERT_EQ(result.latents.sizes(), serial.latents.sizes());
+    const double difference = agreement == Agreement::kOfScale
+                                  ? scaled_difference(result.latents, serial.latents)
+                                  : (result.latents - serial.latents).abs().max().item<double>();
+    EXPECT_LE(difference, tolerance) << config.describe();
+    if (request.decode) {
+      ASSERT_TRUE(result.images.defined());
+      ASSERT_EQ(result.images.sizes(), serial.images.sizes());
+      // Latents within 1e-4 may round to a neighbouring 8-bit level.
+      EXPECT_LE((result.images.to(at::kInt) - serial.images.to(at::kInt)).abs().max().item<int>(),
+                1);
+    }
+  });
+}
+
+}  // namespace xdit::parallel::testing
