@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "parallel/pipefusion_layout.hpp"
 
 namespace xdit::parallel {
 namespace {
@@ -140,13 +141,20 @@ void check_pipeline(const ParallelConfig& c, const ModelFacts& facts) {
              " layers, but the transformer has " + std::to_string(facts.num_layers));
     }
   }
-  if (!c.num_pipeline_patch)
-    return;
-  const int patches = *c.num_pipeline_patch;
-  if (stages == 1 && patches != 1) {
-    refuse("--num_pipeline_patch " + std::to_string(patches) +
+  if (c.num_pipeline_patch && stages == 1 && *c.num_pipeline_patch != 1) {
+    refuse("--num_pipeline_patch " + std::to_string(*c.num_pipeline_patch) +
            " applies to PipeFusion: set --pipefusion_parallel_degree above 1 or drop it");
   }
+  if (stages == 1)
+    return;
+  if (c.ring_degree > 1) {
+    // Each rank's stale K/V buffers hold its heads over the whole sequence,
+    // which Ulysses gives it; a ring would split them by tokens instead.
+    refuse("pipefusion does not combine with ring attention (ring degree " +
+           std::to_string(c.ring_degree) +
+           "): set --ring_degree 1 and use --ulysses_degree for sequence parallelism");
+  }
+  const int patches = c.pipeline_patches();
   if (patches < stages) {
     refuse("--num_pipeline_patch " + std::to_string(patches) + " is fewer than the " +
            std::to_string(stages) +
@@ -158,6 +166,18 @@ void check_pipeline(const ParallelConfig& c, const ModelFacts& facts) {
            std::to_string(facts.latent_rows) +
            " latent rows (in patches): a patch is at least one row; use at most " +
            std::to_string(facts.latent_rows) + " patches or a taller image");
+  }
+  // Ulysses splits each patch's tokens (uneven patches are one row taller
+  // at the top) over its ranks.
+  for (const int64_t rows : patch_heights(facts.latent_rows, patches)) {
+    const int64_t tokens = rows * facts.latent_cols;
+    if (tokens % c.ulysses_degree != 0) {
+      refuse("a pipeline patch of " + std::to_string(rows) + " latent rows (" +
+             std::to_string(tokens) + " tokens) does not split over ulysses " +
+             std::to_string(c.ulysses_degree) +
+             " ranks: pick a --num_pipeline_patch that divides the " +
+             std::to_string(facts.latent_rows) + " rows into bands whose tokens ulysses divides");
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include "core/error.hpp"
 #include "parallel/distrifusion_runner.hpp"
+#include "parallel/pipefusion_runner.hpp"
 #include "parallel/synchronous_runner.hpp"
 
 namespace xdit::parallel {
@@ -11,9 +12,8 @@ std::unique_ptr<Runner> make_runner(Communicator& comm) {
     throw UsageError("a runner needs a communicator made with its mesh");
   const ParallelConfig& config = comm.mesh()->config();
   if (config.pipefusion_degree > 1) {
-    throw UsageError("PipeFusion (--pipefusion_parallel_degree " +
-                     std::to_string(config.pipefusion_degree) +
-                     ") is not available yet: use ulysses, ring, tensor, cfg or data parallel");
+    return std::make_unique<PipeFusionRunner>(*comm.mesh(), comm.group(Dim::kPipeline),
+                                              comm.group(Dim::kUlysses), comm.group(Dim::kRing));
   }
   if (config.distrifusion_degree > 1)
     return std::make_unique<DistriFusionRunner>(comm.group(Dim::kDistriFusion),

@@ -6,6 +6,9 @@
 // then passes K/V blocks between the Ulysses groups; a second all-to-all
 // gives each rank its own tokens back with every head. Ulysses alone (a ring
 // of one) and Ring alone (a Ulysses group of one) are the special cases.
+// PipeFusion replaces the ring by its stale K/V buffers: after the exchange a
+// rank holds a patch's every token for its heads, which is what the buffers
+// of those heads over the whole sequence need.
 
 #include "models/attention_strategy.hpp"
 #include "parallel/group.hpp"
@@ -15,8 +18,9 @@ namespace xdit::parallel {
 class UspAttention final : public models::AttentionStrategy {
  public:
   // `ulysses` and `ring`: this rank's groups; either may have one member.
-  // Both must outlive the strategy.
-  UspAttention(Group& ulysses, Group& ring);
+  // `inner`, when given, attends the exchanged q, k, v instead of the ring
+  // (which must then have one member). All must outlive the strategy.
+  UspAttention(Group& ulysses, Group& ring, models::AttentionStrategy* inner = nullptr);
 
   // q, k, v: [B, H, L, D] for this rank's L tokens (one shape: self-attention),
   // H divisible by the Ulysses degree.
@@ -24,8 +28,13 @@ class UspAttention final : public models::AttentionStrategy {
                             const at::Tensor& v, double scale) override;
 
  private:
+  // The exchanged heads over the group's tokens: `inner_` or the ring.
+  at::Tensor attend(int64_t layer, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                    double scale);
+
   Group& ulysses_;
   Group& ring_;
+  models::AttentionStrategy* inner_;
 };
 
 }  // namespace xdit::parallel

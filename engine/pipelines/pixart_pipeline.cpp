@@ -12,6 +12,7 @@
 #include "parallel/communicator.hpp"
 #include "parallel/guidance.hpp"
 #include "parallel/parallel_vae.hpp"
+#include "parallel/pipefusion_layout.hpp"
 #include "parallel/runner.hpp"
 #include "parallel/tensor_parallel.hpp"
 #include "pipelines/resolution_bins.hpp"
@@ -220,8 +221,12 @@ PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
   pipeline.text_encoder_ =
       load_model<models::T5Encoder, models::T5Config>(folder, "text_encoder", options.dtype);
   rank.tensor_sums = std::make_unique<parallel::GroupPartialSums>(comm->group(Dim::kTensor));
+  // A PipeFusion stage reads only its own layers (the whole model otherwise).
+  const auto num_layers =
+      static_cast<int>(models::PixArtConfig::from_config(folder.config("transformer")).num_layers);
   pipeline.transformer_ = load_model<models::PixArtTransformer, models::PixArtConfig>(
-      folder, "transformer", options.dtype, models::PixArtStage{},
+      folder, "transformer", options.dtype,
+      parallel::pipeline_stage(mesh.config(), num_layers, mesh.coord(Dim::kPipeline)),
       parallel::tensor_shard(mesh, *rank.tensor_sums));
 
   const auto vae_config = models::AutoencoderKLConfig::from_config(folder.config("vae"));

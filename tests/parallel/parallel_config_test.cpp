@@ -177,6 +177,58 @@ TEST(ParallelConfig, RefusesPipelinesThatDoNotFitTheModelOrImage) {
   expect_refused(c, 2, facts, {"--warmup_steps -1"});
 }
 
+TEST(ParallelConfig, AcceptsPipeFusionWithCfgDataUlyssesAndTensor) {
+  const ModelFacts facts = pixart();
+  ParallelConfig c;
+  c.pipefusion_degree = 2;
+  c.cfg_degree = 2;
+  EXPECT_EQ(refusal(c, 4, facts), "");
+  c.cfg_degree = 1;
+  c.data_degree = 2;
+  EXPECT_EQ(refusal(c, 4, facts), "");
+  c.data_degree = 1;
+  c.ulysses_degree = 2;
+  c.num_pipeline_patch = 4;
+  EXPECT_EQ(refusal(c, 4, facts), "");
+  c.ulysses_degree = 1;
+  c.tensor_degree = 2;
+  EXPECT_EQ(refusal(c, 4, facts), "");
+  // Uneven layers and patches: 28 = 5 + 23; 64 rows in 3 bands of 22, 21, 21.
+  c = {};
+  c.pipefusion_degree = 2;
+  c.attn_layer_num_for_pp = {5, 23};
+  c.num_pipeline_patch = 3;
+  EXPECT_EQ(refusal(c, 2, facts), "");
+  c.warmup_steps = 0;
+  EXPECT_EQ(refusal(c, 2, facts), "");
+}
+
+TEST(ParallelConfig, RefusesPipeFusionWithRingOrPatchesThatDoNotFit) {
+  ModelFacts facts = pixart();
+  ParallelConfig c;
+  c.pipefusion_degree = 2;
+  c.ring_degree = 2;
+  expect_refused(c, 4, facts,
+                 {"pipefusion does not combine with ring attention", "--ring_degree 1"});
+  // One patch per stage by default: 4 stages need 4 rows.
+  c = {};
+  c.pipefusion_degree = 4;
+  facts.latent_rows = 2;
+  expect_refused(c, 4, facts, {"--num_pipeline_patch 4 exceeds the 2 latent rows"});
+  // 8 rows × 3 columns in bands of 3, 3 and 2 rows: 9 tokens do not split
+  // over two Ulysses ranks.
+  facts.latent_rows = 8;
+  facts.latent_cols = 3;
+  c.pipefusion_degree = 2;
+  c.ulysses_degree = 2;
+  c.num_pipeline_patch = 3;
+  expect_refused(
+      c, 4, facts,
+      {"pipeline patch of 3 latent rows (9 tokens)", "ulysses 2", "--num_pipeline_patch"});
+  c.num_pipeline_patch = 4;
+  EXPECT_EQ(refusal(c, 4, facts), "");
+}
+
 TEST(ParallelConfig, RefusesADataDegreeThatDoesNotDivideTheBatch) {
   ModelFacts facts = pixart();
   facts.batch = 3;
