@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <string>
 
 namespace xdit::workers {
 
@@ -15,6 +16,17 @@ MemorySample sample_memory() {
   int64_t resident_pages = 0;
   if (statm >> total_pages >> resident_pages) {
     sample.rss_bytes = resident_pages * ::sysconf(_SC_PAGESIZE);
+  }
+  // VmHWM: the peak of this process's own memory. getrusage's ru_maxrss is
+  // only the fallback, since Linux carries it across execve: a worker would
+  // report the peak of the launcher that spawned it if that was larger.
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) {
+      sample.peak_rss_bytes = std::stoll(line.substr(6)) * 1024;  // kB
+      return sample;
+    }
   }
   rusage usage{};
   if (::getrusage(RUSAGE_SELF, &usage) == 0) {

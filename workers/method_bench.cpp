@@ -112,9 +112,12 @@ double largest(const std::vector<double>& values) {
 
 // What one group measured, by rank.
 struct Measurement {
-  std::vector<double> step_seconds;           // counted steps, slowest rank of each
-  std::vector<double> sent_per_step;          // bytes, by rank, mean of counted steps
-  std::vector<double> wait_per_step;          // seconds blocked in communication, by rank
+  std::vector<double> step_seconds;  // counted steps, slowest rank of each
+  // Bytes by rank, the median of the counted steps: a method's steady state,
+  // not the last step, which may start no exchange for a next one (the stale
+  // methods).
+  std::vector<double> sent_per_step;
+  std::vector<double> wait_per_step;          // seconds blocked in communication, by rank (median)
   std::vector<double> request_sent_per_step;  // bytes of the whole request / steps, by rank
   std::vector<double> parameter_bytes;        // by rank
   std::vector<double> peak_rss_bytes;         // by rank
@@ -171,8 +174,8 @@ Measurement measure(const MethodCase& c, const MethodBenchSettings& settings,
   }
   for (size_t r = 0; r < ranks; ++r) {
     const MetricsMessage& metrics = result.metrics[r];
-    m.sent_per_step.push_back(mean(sent[r]));
-    m.wait_per_step.push_back(mean(wait[r]));
+    m.sent_per_step.push_back(median(sent[r]));
+    m.wait_per_step.push_back(median(wait[r]));
     m.request_sent_per_step.push_back(counter(metrics.comm, "bytes_sent") /
                                       static_cast<double>(steps));
     m.peak_rss_bytes.push_back(static_cast<double>(metrics.memory.peak_rss_bytes));
@@ -215,7 +218,8 @@ bench::Record make_record(const MethodCase& c, const Measurement& m, double base
 
   const bench::CommEstimate theory = bench::method_bytes_per_step(c.method, m.shape, c.world_size);
   const double sent = mean(m.sent_per_step);
-  record.add("sent_mib_per_step", "sent per rank per step (mean of ranks)", sent / kMiB, "MiB");
+  record.add("sent_mib_per_step", "sent per rank per step (median of steps, mean of ranks)",
+             sent / kMiB, "MiB");
   record.add("theory_mib_per_step", "cost model: " + theory.formula, theory.bytes / kMiB, "MiB");
   record.add("measured_over_theory", "measured / cost model",
              theory.bytes > 0 ? sent / theory.bytes : kNaN);
