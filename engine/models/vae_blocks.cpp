@@ -47,6 +47,14 @@ at::Tensor SpatialOps::attention(const at::Tensor& q, const at::Tensor& k, const
   return models::attention(q, k, v, at::Tensor(), scale);
 }
 
+at::Tensor SpatialOps::norm_act_conv(const at::Tensor& x, const GroupNorm& norm,
+                                     Activation activation, const Conv2d& layer,
+                                     bool /*x_reusable*/) {
+  at::Tensor h = group_norm(x, norm);
+  activate_in_place(h, activation);
+  return conv(h, layer);
+}
+
 ResnetBlock2D::ResnetBlock2D(const io::Weights& weights, int64_t in_channels, int64_t out_channels,
                              int64_t groups, Activation activation)
     : norm1_(GroupNorm::load(weights.sub("norm1"), groups, in_channels, kVaeNormEps)),
@@ -60,12 +68,8 @@ ResnetBlock2D::ResnetBlock2D(const io::Weights& weights, int64_t in_channels, in
 }
 
 at::Tensor ResnetBlock2D::forward(const at::Tensor& x, SpatialOps& ops) const {
-  at::Tensor h = ops.group_norm(x, norm1_);
-  activate_in_place(h, activation_);
-  h = ops.conv(h, conv1_);
-  h = ops.group_norm(h, norm2_);
-  activate_in_place(h, activation_);
-  h = ops.conv(h, conv2_);
+  at::Tensor h = ops.norm_act_conv(x, norm1_, activation_, conv1_, /*x_reusable=*/false);
+  h = ops.norm_act_conv(h, norm2_, activation_, conv2_, /*x_reusable=*/true);
   // Accumulating into h (ours) saves one full-size feature map per block.
   return h.add_(conv_shortcut_ ? (*conv_shortcut_)(x) : x);
 }

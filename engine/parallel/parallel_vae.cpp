@@ -9,7 +9,6 @@
 
 #include "core/error.hpp"
 #include "models/attention.hpp"
-#include "models/chunked_conv.hpp"
 
 namespace xdit::parallel {
 namespace {
@@ -42,63 +41,63 @@ BandSpatialOps::BandSpatialOps(Group& group, std::vector<int64_t> band_rows, int
   }
 }
 
-at::Tensor BandSpatialOps::conv(const at::Tensor& x, const models::Conv2d& layer) {
-  const int64_t halo = models::conv_row_halo(layer, "--use_parallel_vae convolution");
+BandSpatialOps::Halo BandSpatialOps::exchange_halo(const at::Tensor& x, int64_t halo) {
   const int64_t rows = x.size(2);
-  if (halo == 0)
-    return models::conv_rows(x, layer, {}, {}, chunk_rows_);
   if (rows < halo) {
     throw UsageError("--use_parallel_vae: a band of " + std::to_string(rows) +
                      " rows is thinner than the convolution's halo of " + std::to_string(halo));
   }
   const int index = group_.index();
   const auto& ranks = group_.ranks();
-  at::Tensor above;
-  at::Tensor below;
+  Halo result;
   std::vector<PendingOp> exchange;
   // Receives are posted before the sends, both directions at once, so that
   // no member waits on a neighbour that waits on it.
   if (index > 0) {
     const int neighbour = ranks[static_cast<size_t>(index - 1)];
-    above = at::empty({x.size(0), x.size(1), halo, x.size(3)}, x.options());
-    exchange.push_back(group_.irecv(above, neighbour, kTagDown));
+    result.above = at::empty({x.size(0), x.size(1), halo, x.size(3)}, x.options());
+    exchange.push_back(group_.irecv(result.above, neighbour, kTagDown));
     exchange.push_back(group_.isend(x.narrow(2, 0, halo).contiguous(), neighbour, kTagUp));
   }
   if (index + 1 < group_.size()) {
     const int neighbour = ranks[static_cast<size_t>(index + 1)];
-    below = at::empty({x.size(0), x.size(1), halo, x.size(3)}, x.options());
-    exchange.push_back(group_.irecv(below, neighbour, kTagUp));
+    result.below = at::empty({x.size(0), x.size(1), halo, x.size(3)}, x.options());
+    exchange.push_back(group_.irecv(result.below, neighbour, kTagUp));
     exchange.push_back(
         group_.isend(x.narrow(2, rows - halo, halo).contiguous(), neighbour, kTagDown));
   }
   for (auto& op : exchange)
     op.wait();
-  return models::conv_rows(x, layer, above, below, chunk_rows_);
+  return result;
+}
+
+models::ChannelAffine BandSpatialOps::whole_map_norm(const at::Tensor& x,
+                                                     const models::GroupNorm& layer) {
+  return models::group_norm_affine(x, layer,
+                                   [&](at::Tensor& sums) { group_.all_reduce_sum_(sums); });
+}
+
+at::Tensor BandSpatialOps::conv(const at::Tensor& x, const models::Conv2d& layer) {
+  const int64_t halo = models::conv_row_halo(layer, "--use_parallel_vae convolution");
+  if (halo == 0)
+    return models::conv_rows(x, layer, {}, {}, chunk_rows_);
+  const Halo rows = exchange_halo(x, halo);
+  return models::conv_rows(x, layer, rows.above, rows.below, chunk_rows_);
 }
 
 at::Tensor BandSpatialOps::group_norm(const at::Tensor& x, const models::GroupNorm& layer) {
-  const int64_t batch = x.size(0);
-  const int64_t channels = x.size(1);
-  const at::Tensor grouped = x.reshape({batch, layer.groups, -1});
-  // The band's own mean and variance (accurate in float32), turned into sums
-  // in float64, where merging them loses nothing.
-  const auto [band_var, band_mean] =
-      at::var_mean(grouped, at::IntArrayRef{2}, /*unbiased=*/false, /*keepdim=*/false);
-  const auto count = static_cast<double>(grouped.size(2));
-  const at::Tensor mean64 = band_mean.to(at::kDouble);
-  at::Tensor sums = at::stack({at::full_like(mean64, count), mean64 * count,
-                               (band_var.to(at::kDouble) + mean64.square()) * count});
-  group_.all_reduce_sum_(sums);
-  const at::Tensor mean = sums[1] / sums[0];
-  const at::Tensor var = (sums[2] / sums[0] - mean.square()).clamp_min(0);
-  // As ATen's kernel: y = x * (rstd * weight) + (bias - mean * rstd * weight).
-  const int64_t per_group = channels / layer.groups;
-  const at::Tensor rstd = (var + layer.eps).rsqrt().repeat_interleave(per_group, 1);
-  const at::Tensor scale = rstd * layer.weight.to(at::kDouble);
-  const at::Tensor shift =
-      layer.bias.to(at::kDouble) - mean.repeat_interleave(per_group, 1) * scale;
-  return at::addcmul(shift.to(x.scalar_type()).view({batch, channels, 1, 1}), x,
-                     scale.to(x.scalar_type()).view({batch, channels, 1, 1}));
+  const models::ChannelAffine affine = whole_map_norm(x, layer);
+  return at::addcmul(affine.shift, x, affine.scale);
+}
+
+at::Tensor BandSpatialOps::norm_act_conv(const at::Tensor& x, const models::GroupNorm& norm,
+                                         models::Activation activation, const models::Conv2d& layer,
+                                         bool x_reusable) {
+  const int64_t halo = models::conv_row_halo(layer, "--use_parallel_vae convolution");
+  // The neighbours' rows travel raw and are normalised here like our own.
+  const models::RowTransform prepare = models::norm_activation(whole_map_norm(x, norm), activation);
+  const Halo rows = halo > 0 ? exchange_halo(x, halo) : Halo{};
+  return models::conv_rows(x, layer, rows.above, rows.below, chunk_rows_, prepare, x_reusable);
 }
 
 at::Tensor BandSpatialOps::attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

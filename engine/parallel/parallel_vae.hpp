@@ -6,7 +6,8 @@
 //   - 3x3 convolutions: the halo rows just above and below each band, sent
 //     point to point between neighbouring members;
 //   - group norm: per-band sums (count, sum, sum of squares, in float64)
-//     all-reduced, so that every band normalises with whole-map statistics;
+//     all-reduced, so that every band normalises with whole-map statistics
+//     (on the way into the next convolution, a few rows at a time);
 //   - the mid block's self-attention: keys and values of all bands gathered
 //     (the map is smallest there), each band attending with its own queries.
 // Nearest 2x upsampling and 1x1 convolutions are local; bands double in
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "models/autoencoder_kl.hpp"
+#include "models/chunked_conv.hpp"
 #include "models/vae_blocks.hpp"
 #include "parallel/group.hpp"
 
@@ -45,12 +47,24 @@ class BandSpatialOps final : public models::SpatialOps {
   at::Tensor group_norm(const at::Tensor& x, const models::GroupNorm& layer) override;
   at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                        double scale) override;
+  at::Tensor norm_act_conv(const at::Tensor& x, const models::GroupNorm& norm,
+                           models::Activation activation, const models::Conv2d& layer,
+                           bool x_reusable) override;
 
   // Every member's band of a map along `dim`, concatenated in member order.
   // `band` is this member's part; all parts scale with band_rows.
   at::Tensor gather_bands(const at::Tensor& band, int64_t dim);
 
  private:
+  struct Halo {
+    at::Tensor above;  // undefined at the image's top
+    at::Tensor below;  // undefined at its bottom
+  };
+  // The neighbours' `halo` rows next to this band (halo rows of this band
+  // sent to them in exchange).
+  Halo exchange_halo(const at::Tensor& x, int64_t halo);
+  models::ChannelAffine whole_map_norm(const at::Tensor& x, const models::GroupNorm& layer);
+
   Group& group_;
   std::vector<int64_t> band_rows_;
   int64_t chunk_rows_;

@@ -75,6 +75,32 @@ TEST(ChunkedConv, RowsWithNeighboursEqualTheirPartOfTheWholeConvolution) {
   EXPECT_LE(max_difference(bottom, whole.narrow(2, 9, 3)), 1e-5);
 }
 
+TEST(ChunkedConv, NormalisedOnTheWayInAndWrittenOverTheInput) {
+  const compat::InferenceGuard no_grad;
+  at::manual_seed(8);
+  GroupNorm norm;
+  norm.groups = 2;
+  norm.eps = 1e-6;
+  norm.weight = at::randn({6});
+  norm.bias = at::randn({6});
+  const at::Tensor x = at::randn({2, 6, 9, 5}) * 3 + 1;
+  for (const int64_t kernel : {3, 5}) {
+    const Conv2d conv = random_conv(6, 6, kernel);
+    const at::Tensor expected = conv(at::silu(norm(x)));
+    const RowTransform prepare = norm_activation(group_norm_affine(x, norm), Activation::kSilu);
+    // Chunks thinner than the halo (kernel 5, one row) read rows that
+    // earlier chunks overwrote: they must come from the saved copies.
+    for (const int64_t rows : {1, 2, 4, 9}) {
+      at::Tensor scratch = x.clone();
+      const at::Tensor result = conv_rows(scratch, conv, {}, {}, rows, prepare, true);
+      EXPECT_LE(max_difference(result, expected), 1e-5) << "kernel " << kernel << ", " << rows;
+      if (rows < 9) {
+        EXPECT_TRUE(result.is_same(scratch)) << "not written over the input";
+      }
+    }
+  }
+}
+
 TEST(ChunkedConv, RefusesWhatRowsCannotSplit) {
   const compat::InferenceGuard no_grad;
   const at::Tensor x = at::randn({1, 2, 8, 8});

@@ -154,9 +154,9 @@ std::string memory_report(int rank) {
 }
 
 // Peak memory of a 2048 x 2048 decode (random 256 x 256 latents, the
-// built-in VAE's shape) on each of two ranks; a measurement, not a check:
-//   xdit_parallel_tests --gtest_also_run_disabled_tests \
-//     --gtest_filter=ParallelVaeMemory.DISABLED_Decode2048OnTwoRanks
+// built-in VAE's shape) on each of two ranks; a measurement, not a check,
+// run with --gtest_also_run_disabled_tests
+// --gtest_filter=ParallelVaeMemory.DISABLED_Decode2048OnTwoRanks.
 TEST(ParallelVaeMemory, DISABLED_Decode2048OnTwoRanks) {
   testing::GroupRunOptions options;
   options.op_timeout = std::chrono::minutes(5);
