@@ -66,10 +66,9 @@ ChannelAffine group_norm_affine(const at::Tensor& x, const GroupNorm& layer,
 }
 
 RowTransform norm_activation(ChannelAffine affine, Activation activation) {
-  return [affine = std::move(affine), activation](const at::Tensor& rows) {
-    at::Tensor y = at::addcmul(affine.shift, rows, affine.scale);
-    activate_in_place(y, activation);
-    return y;
+  return [affine = std::move(affine), activation](at::Tensor& rows) {
+    rows.mul_(affine.scale).add_(affine.shift);
+    activate_in_place(rows, activation);
   };
 }
 
@@ -84,8 +83,6 @@ at::Tensor conv_rows(const at::Tensor& x, const Conv2d& layer, const at::Tensor&
   const bool in_place = overwrite_x && chunk < rows && layer.weight.size(0) == x.size(1);
   const std::array<int64_t, 2> stride{1, 1};
   const std::array<int64_t, 2> padding{0, halo};
-  const auto ready = [&](const at::Tensor& raw) { return prepare ? prepare(raw) : raw; };
-  // The zero padding lies beyond the map, after `prepare`.
   const auto zeros = [&](int64_t count) {
     return at::zeros({x.size(0), x.size(1), count, x.size(3)}, x.options());
   };
@@ -100,19 +97,35 @@ at::Tensor conv_rows(const at::Tensor& x, const Conv2d& layer, const at::Tensor&
     // are padded by the convolution itself.
     const int64_t lo = first - halo;
     const int64_t hi = first + count + halo;
+    const int64_t zero_top = lo < 0 && !above.defined() ? -lo : 0;
+    const int64_t zero_bottom = hi > rows && !below.defined() ? hi - rows : 0;
     std::vector<at::Tensor> parts;
     if (lo < 0)
-      parts.push_back(above.defined() ? ready(above.narrow(2, halo + lo, -lo)) : zeros(-lo));
+      parts.push_back(zero_top > 0 ? zeros(zero_top) : above.narrow(2, halo + lo, -lo));
     const int64_t x_lo = std::max<int64_t>(lo, 0);
     const int64_t x_hi = std::min(hi, rows);
     const int64_t from = in_place ? std::max(x_lo, first) : x_lo;
     if (from > x_lo)
-      parts.push_back(ready(before.narrow(2, before.size(2) - (from - x_lo), from - x_lo)));
-    parts.push_back(ready(x.narrow(2, from, x_hi - from)));
+      parts.push_back(before.narrow(2, before.size(2) - (from - x_lo), from - x_lo));
+    parts.push_back(x.narrow(2, from, x_hi - from));
     if (hi > rows)
-      parts.push_back(below.defined() ? ready(below.narrow(2, 0, hi - rows)) : zeros(hi - rows));
-    const at::Tensor part = at::conv2d(parts.size() == 1 ? parts.front() : at::cat(parts, 2),
-                                       layer.weight, layer.bias, stride, padding);
+      parts.push_back(zero_bottom > 0 ? zeros(zero_bottom) : below.narrow(2, 0, hi - rows));
+    // One copy of the rows at most: the concatenation, or the clone that
+    // `prepare` works on.
+    at::Tensor tile = parts.size() == 1 ? parts.front() : at::cat(parts, 2);
+    if (prepare) {
+      if (parts.size() == 1)
+        tile = tile.clone(at::MemoryFormat::Contiguous);
+      prepare(tile);
+      // The padding is zeros after `prepare`, as around the prepared map.
+      if (zero_top > 0)
+        tile.narrow(2, 0, zero_top).zero_();
+      if (zero_bottom > 0)
+        tile.narrow(2, tile.size(2) - zero_bottom, zero_bottom).zero_();
+    }
+    const at::Tensor part = at::conv2d(tile, layer.weight, layer.bias, stride, padding);
+    tile.reset();
+    parts.clear();
     if (count == rows)
       return part;
     if (in_place) {

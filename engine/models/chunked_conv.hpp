@@ -42,11 +42,11 @@ struct ChannelAffine {
 ChannelAffine group_norm_affine(const at::Tensor& x, const GroupNorm& layer,
                                 const std::function<void(at::Tensor& sums)>& combine = {});
 
-// A pointwise map applied to input rows before they are convolved: returns a
-// new tensor.
-using RowTransform = std::function<at::Tensor(const at::Tensor& rows)>;
+// A pointwise map applied to input rows before they are convolved, in place
+// on a copy of the rows that conv_rows owns.
+using RowTransform = std::function<void(at::Tensor& rows)>;
 
-// activation(rows * scale + shift).
+// rows = activation(rows * scale + shift).
 RowTransform norm_activation(ChannelAffine affine, Activation activation);
 
 // The convolution of `prepare(rows)` for the rows `x` [B, C, H, W] of a
