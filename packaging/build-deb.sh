@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds xdit_<version>_<arch>.deb: xdit, xdit-worker, xdit-studio, the
+# SentencePiece bridge, the desktop entry and the icon, under /usr, with the
+# Debian packages they need as dependencies (dpkg-shlibdeps). Then shows what
+# it holds. Needs the build dependencies of scripts/dev.sh plus dpkg-dev.
+#
+#   packaging/build-deb.sh [build-folder]        # default: build-deb
+#   sudo apt-get install ./build-deb/xdit_*.deb  # installs it and its dependencies
+#   xdit generate --prompt "a red house" -o house.png && xdit-studio
+#   sudo apt-get remove xdit
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-$root/build-deb}"
+
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DXDIT_BUILD_TESTS=OFF -DXDIT_BUILD_BENCHMARKS=OFF -DXDIT_BUILD_FUZZERS=OFF
+# Without tests, `all` is what the package installs.
+cmake --build "$build" -j"${JOBS:-2}"
+(cd "$build" && cpack -G DEB)
+
+deb="$(ls -t "$build"/xdit_*.deb | head -n 1)"
+dpkg-deb --info "$deb"
+dpkg-deb --contents "$deb"
+echo "built $deb"
