@@ -26,6 +26,10 @@ if(XDIT_WITH_CUDA)
   target_compile_definitions(xdit_torch INTERFACE XDIT_WITH_CUDA USE_C10D_NCCL)
 endif()
 
+# qt6-base-dev, libqcustomplot-dev: xDiT Studio; without them it is not built.
+find_package(Qt6 QUIET COMPONENTS Widgets Concurrent PrintSupport Test)
+find_package(QCustomPlotQt6 QUIET)
+
 if(XDIT_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -17,12 +17,12 @@
 // (`failed`) and the next generation starts a new group. Destroying the
 // controller stops the group: no worker outlives it.
 
+#include <sys/types.h>
+
 #include <QImage>
 #include <QObject>
 #include <QString>
 #include <QThread>
-#include <sys/types.h>
-
 #include <memory>
 #include <vector>
 
@@ -56,7 +56,8 @@ class RunController : public QObject {
   // For tests and diagnostics.
   std::vector<pid_t> workerPids() const;
 
-  // Previews are sent every `steps` steps (0: none); default 2.
+  // Previews every `steps` steps (0: none; negative: about ten per image,
+  // the default).
   void setPreviewEvery(int steps);
 
  Q_SIGNALS:
@@ -79,12 +80,8 @@ class RunController : public QObject {
   QThread thread_;
   RunWorker* worker_;  // lives on thread_; deleted when it finishes
   bool busy_ = false;
+  int preview_every_ = -1;
+  qint64 run_ = 0;  // the number of the latest generation asked for
 };
 
 }  // namespace xdit::ui
-
-Q_DECLARE_METATYPE(xdit::workers::GroupSpec)
-Q_DECLARE_METATYPE(xdit::pipelines::GenerationRequest)
-Q_DECLARE_METATYPE(xdit::workers::ReadyMessage)
-Q_DECLARE_METATYPE(xdit::workers::ProgressMessage)
-Q_DECLARE_METATYPE(xdit::workers::MetricsMessage)

@@ -1,0 +1,76 @@
+// xdit-studio: the desktop app. `--screenshot FILE` generates one image with
+// the default settings, saves a picture of the window and quits (for the
+// README; works offscreen with QT_QPA_PLATFORM=offscreen).
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QDir>
+#include <QStandardPaths>
+#include <QTimer>
+#include <cstdio>
+
+#include "ui/extras.hpp"
+#include "ui/generation_form.hpp"
+#include "ui/main_window.hpp"
+
+namespace {
+
+// Generates once the form is valid, then grabs the window into `path`.
+void take_screenshot(xdit::ui::MainWindow& window, const QString& path) {
+  auto& form = window.form();
+  auto generate_when_valid = [&window, &form] {
+    if (form.isValid() && !window.runs().busy())
+      window.generate();
+  };
+  QObject::connect(&form, &xdit::ui::GenerationForm::validityChanged, &window, generate_when_valid);
+  generate_when_valid();
+  QObject::connect(&window.runs(), &xdit::ui::RunController::finished, &window, [&window, path] {
+    // Let the panels draw what the run gave them.
+    QTimer::singleShot(500, &window, [&window, path] {
+      const bool saved = window.grab().save(path);
+      std::fprintf(stderr, "%s %s\n", saved ? "wrote" : "could not write", qPrintable(path));
+      QApplication::exit(saved ? 0 : 1);
+    });
+  });
+  QObject::connect(&window.runs(), &xdit::ui::RunController::failed, &window,
+                   [](const QString& message) {
+                     std::fprintf(stderr, "xdit-studio: %s\n", qPrintable(message));
+                     QApplication::exit(1);
+                   });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  QApplication app(argc, argv);
+  QApplication::setOrganizationName("xdit");
+  QApplication::setApplicationName("xDiT Studio");
+  QApplication::setApplicationVersion("0.1.0");
+  QApplication::setDesktopFileName("xdit-studio");
+
+  QCommandLineParser parser;
+  parser.setApplicationDescription("Interactive parallel text-to-image generation with xDiT");
+  parser.addHelpOption();
+  parser.addVersionOption();
+  const QCommandLineOption screenshot(
+      "screenshot", "Generate one image with the default settings, save the window as <png>, quit.",
+      "png");
+  parser.addOption(screenshot);
+  parser.process(app);
+  if (parser.isSet(screenshot))
+    QStandardPaths::setTestModeEnabled(true);  // leave the user's settings alone
+
+  xdit::workers::LaunchOptions launch;
+  const QString logs =
+      QStandardPaths::writableLocation(QStandardPaths::CacheLocation) + "/worker-logs";
+  if (QDir().mkpath(logs))
+    launch.log_dir = logs.toStdString();
+  xdit::ui::MainWindow window(launch);
+  xdit::ui::install_extras(window, window.runs());
+  if (parser.isSet(screenshot)) {
+    window.resize(1280, 860);
+    take_screenshot(window, parser.value(screenshot));
+  }
+  window.show();
+  return QApplication::exec();
+}
