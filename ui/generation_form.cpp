@@ -72,6 +72,7 @@ GenerationForm::GenerationForm(QWidget* parent)
   layout->addWidget(image_group);
   auto* parallel_group = new QGroupBox(tr("Parallel"));
   auto* parallel_form = new QFormLayout(parallel_group);
+  parallel_form->setFieldGrowthPolicy(QFormLayout::FieldsStayAtSizeHint);
   buildParallelGroup(parallel_form);
   layout->addWidget(parallel_group);
 

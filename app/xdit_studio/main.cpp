@@ -1,6 +1,6 @@
-// xdit-studio: the desktop app. `--screenshot FILE` generates one image with
-// the default settings, saves a picture of the window and quits (for the
-// README; works offscreen with QT_QPA_PLATFORM=offscreen).
+// xdit-studio: the desktop app. `--screenshot FILE` generates one image on
+// two workers with the built-in model, saves a picture of the window and
+// quits (for the README; works offscreen with QT_QPA_PLATFORM=offscreen).
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -18,6 +18,14 @@ namespace {
 // Generates once the form is valid, then grabs the window into `path`.
 void take_screenshot(xdit::ui::MainWindow& window, const QString& path) {
   auto& form = window.form();
+  xdit::ui::ImageSettings demo;
+  demo.request.prompts = {"a lighthouse on a cliff at sunset, oil painting"};
+  demo.request.height = 512;
+  demo.request.width = 512;
+  demo.request.seed = 42;
+  demo.spec.parallel.ulysses_degree = 2;
+  demo.spec.world_size = 2;
+  form.setSettings(demo);
   auto generate_when_valid = [&window, &form] {
     if (form.isValid() && !window.runs().busy())
       window.generate();
@@ -53,8 +61,7 @@ int main(int argc, char** argv) {
   parser.addHelpOption();
   parser.addVersionOption();
   const QCommandLineOption screenshot(
-      "screenshot", "Generate one image with the default settings, save the window as <png>, quit.",
-      "png");
+      "screenshot", "Generate one image on two workers, save the window as <png>, quit.", "png");
   parser.addOption(screenshot);
   parser.process(app);
   if (parser.isSet(screenshot))
