@@ -155,7 +155,8 @@ at::Tensor VaeDecoder::forward(const at::Tensor& z, SpatialOps& ops) const {
   h = mid_block_.forward(std::move(h), ops);
   for (const auto& block : up_blocks_)
     h = block.forward(std::move(h), ops);
-  return ops.norm_act_conv(h, conv_norm_out_, Activation::kSilu, conv_out_, /*x_reusable=*/true);
+  return ops.norm_act_conv(std::move(h), conv_norm_out_, Activation::kSilu, conv_out_,
+                           /*x_reusable=*/true);
 }
 
 AutoencoderKL::AutoencoderKL(AutoencoderKLConfig config, const io::Weights& weights, Parts parts)

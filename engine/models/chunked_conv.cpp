@@ -157,7 +157,7 @@ at::Tensor ChunkedSpatialOps::conv(const at::Tensor& x, const Conv2d& layer) {
   return conv_rows(x, layer, {}, {}, chunk_rows_);
 }
 
-at::Tensor ChunkedSpatialOps::norm_act_conv(const at::Tensor& x, const GroupNorm& norm,
+at::Tensor ChunkedSpatialOps::norm_act_conv(at::Tensor x, const GroupNorm& norm,
                                             Activation activation, const Conv2d& layer,
                                             bool x_reusable) {
   return conv_rows(x, layer, {}, {}, chunk_rows_,

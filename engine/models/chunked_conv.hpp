@@ -67,7 +67,7 @@ class ChunkedSpatialOps final : public SpatialOps {
   // UsageError unless chunk_rows >= 1.
   explicit ChunkedSpatialOps(int64_t chunk_rows);
   at::Tensor conv(const at::Tensor& x, const Conv2d& layer) override;
-  at::Tensor norm_act_conv(const at::Tensor& x, const GroupNorm& norm, Activation activation,
+  at::Tensor norm_act_conv(at::Tensor x, const GroupNorm& norm, Activation activation,
                            const Conv2d& layer, bool x_reusable) override;
 
  private:

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "models/attention.hpp"
 
@@ -47,10 +48,11 @@ at::Tensor SpatialOps::attention(const at::Tensor& q, const at::Tensor& k, const
   return models::attention(q, k, v, at::Tensor(), scale);
 }
 
-at::Tensor SpatialOps::norm_act_conv(const at::Tensor& x, const GroupNorm& norm,
-                                     Activation activation, const Conv2d& layer,
-                                     bool /*x_reusable*/) {
+at::Tensor SpatialOps::norm_act_conv(at::Tensor x, const GroupNorm& norm, Activation activation,
+                                     const Conv2d& layer, bool x_reusable) {
   at::Tensor h = group_norm(x, norm);
+  if (x_reusable)
+    x.reset();
   activate_in_place(h, activation);
   return conv(h, layer);
 }
@@ -69,7 +71,7 @@ ResnetBlock2D::ResnetBlock2D(const io::Weights& weights, int64_t in_channels, in
 
 at::Tensor ResnetBlock2D::forward(const at::Tensor& x, SpatialOps& ops) const {
   at::Tensor h = ops.norm_act_conv(x, norm1_, activation_, conv1_, /*x_reusable=*/false);
-  h = ops.norm_act_conv(h, norm2_, activation_, conv2_, /*x_reusable=*/true);
+  h = ops.norm_act_conv(std::move(h), norm2_, activation_, conv2_, /*x_reusable=*/true);
   // Accumulating into h (ours) saves one full-size feature map per block.
   return h.add_(conv_shortcut_ ? (*conv_shortcut_)(x) : x);
 }

@@ -45,12 +45,13 @@ class SpatialOps {
   virtual at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                double scale);
   // conv(activation(group_norm(x))), the sequence that starts every resnet
-  // half. `x_reusable`: the caller needs x no more, so the result may be
-  // written into x's storage (when the convolution keeps the shape). The
-  // default runs the three in turn through the hooks above; an override can
-  // avoid ever holding the normalised map whole.
-  virtual at::Tensor norm_act_conv(const at::Tensor& x, const GroupNorm& norm,
-                                   Activation activation, const Conv2d& layer, bool x_reusable);
+  // half. `x_reusable`: the caller moved x in and needs it no more, so it
+  // may be freed early or the result written into its storage (when the
+  // convolution keeps the shape). The default runs the three in turn through
+  // the hooks above; an override can avoid ever holding the normalised map
+  // whole.
+  virtual at::Tensor norm_act_conv(at::Tensor x, const GroupNorm& norm, Activation activation,
+                                   const Conv2d& layer, bool x_reusable);
 };
 
 // ResnetBlock2D with no time embedding, output scale 1 and eps 1e-6; a 1x1

@@ -90,7 +90,7 @@ at::Tensor BandSpatialOps::group_norm(const at::Tensor& x, const models::GroupNo
   return at::addcmul(affine.shift, x, affine.scale);
 }
 
-at::Tensor BandSpatialOps::norm_act_conv(const at::Tensor& x, const models::GroupNorm& norm,
+at::Tensor BandSpatialOps::norm_act_conv(at::Tensor x, const models::GroupNorm& norm,
                                          models::Activation activation, const models::Conv2d& layer,
                                          bool x_reusable) {
   const int64_t halo = models::conv_row_halo(layer, "--use_parallel_vae convolution");

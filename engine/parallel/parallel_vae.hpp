@@ -47,7 +47,7 @@ class BandSpatialOps final : public models::SpatialOps {
   at::Tensor group_norm(const at::Tensor& x, const models::GroupNorm& layer) override;
   at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                        double scale) override;
-  at::Tensor norm_act_conv(const at::Tensor& x, const models::GroupNorm& norm,
+  at::Tensor norm_act_conv(at::Tensor x, const models::GroupNorm& norm,
                            models::Activation activation, const models::Conv2d& layer,
                            bool x_reusable) override;
 
