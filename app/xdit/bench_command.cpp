@@ -18,6 +18,7 @@
 
 #include "bench/record.hpp"
 #include "bench/serial_cases.hpp"
+#include "bench/vae_cases.hpp"
 #include "core/error.hpp"
 #include "core/threads.hpp"
 #include "io/atomic_write.hpp"
@@ -134,7 +135,9 @@ void run_methods(const BenchOptions& options, const std::vector<std::string>& na
 }
 
 int run_bench(const BenchOptions& options) {
-  const std::vector<bench::BenchCase> all = bench::serial_cases();
+  std::vector<bench::BenchCase> all = bench::serial_cases();
+  for (auto& c : bench::vae_cases())
+    all.push_back(std::move(c));
   if (options.list) {
     list_cases(all);
     return 0;
