@@ -90,6 +90,13 @@ int64_t peak_memory_bytes(const RunRecord& record) {
   return peak;
 }
 
+QString bytes_text(int64_t bytes) {
+  constexpr double kMiB = 1024.0 * 1024.0;
+  const double mib = static_cast<double>(bytes) / kMiB;
+  return mib >= 1024.0 ? QStringLiteral("%1 GiB").arg(mib / 1024.0, 0, 'f', 2)
+                       : QStringLiteral("%1 MiB").arg(mib, 0, 'f', 0);
+}
+
 QString settings_summary(const RunRecord& record) {
   const auto& r = record.request;
   QString size = r.width && r.height ? QStringLiteral("%1×%2").arg(r.width).arg(r.height)

@@ -40,6 +40,8 @@ QString new_run_id(const QDateTime& when);
 double seconds_per_step(const RunRecord& record);
 // The highest peak RSS any rank reported (ready, progress or metrics); 0 without any.
 int64_t peak_memory_bytes(const RunRecord& record);
+// "512 MiB", "1.4 GiB": memory for people.
+QString bytes_text(int64_t bytes);
 // "256×256, 20 steps, cfg 4.5, seed 42, 2 ranks (ulysses 2)": one line for lists.
 QString settings_summary(const RunRecord& record);
 
