@@ -146,6 +146,10 @@ at::Tensor conv_rows(const at::Tensor& x, const Conv2d& layer, const at::Tensor&
   return in_place ? x : out;
 }
 
+int64_t automatic_chunk_rows(int64_t height, int64_t width) {
+  return height * width > int64_t{1024} * 1024 ? kAutoChunkRows : 0;
+}
+
 ChunkedSpatialOps::ChunkedSpatialOps(int64_t chunk_rows) : chunk_rows_(chunk_rows) {
   if (chunk_rows < 1) {
     throw UsageError("chunked VAE decoding needs at least 1 row per chunk, got " +

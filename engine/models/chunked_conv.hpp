@@ -60,6 +60,12 @@ at::Tensor conv_rows(const at::Tensor& x, const Conv2d& layer, const at::Tensor&
                      const at::Tensor& below, int64_t chunk_rows, const RowTransform& prepare = {},
                      bool overwrite_x = false);
 
+// The chunk height decoding picks for an image of `height` x `width` pixels:
+// whole maps (0) up to 1024 x 1024, where the workspace is still small, and
+// kAutoChunkRows rows above, which costs no measurable time.
+inline constexpr int64_t kAutoChunkRows = 64;
+int64_t automatic_chunk_rows(int64_t height, int64_t width);
+
 // Whole-map operations, except that convolutions (with the group norm and
 // activation before them) run in chunks of rows.
 class ChunkedSpatialOps final : public SpatialOps {

@@ -301,7 +301,11 @@ at::Tensor PixArtPipeline::decode(const at::Tensor& latents) const {
   at::Tensor z = latents.to(vae_->dtype()) / config.scaling_factor;
   if (config.shift_factor)
     z = z + *config.shift_factor;
-  const int64_t chunk_rows = rank_->vae_chunk_rows;
+  const int64_t factor = vae_scale_factor();
+  const int64_t chunk_rows =
+      rank_->vae_chunk_rows >= 0
+          ? rank_->vae_chunk_rows
+          : models::automatic_chunk_rows(z.size(2) * factor, z.size(3) * factor);
   at::Tensor image;
   if (rank_->comm->mesh()->config().use_parallel_vae) {
     image = parallel::decode_in_bands(*vae_, z, rank_->comm->world(), chunk_rows);

@@ -42,8 +42,8 @@ struct PipelineOptions {
   std::optional<std::string> scheduler_class;  // override model's scheduler
   // The VAE's convolutions computed this many rows at a time, which bounds
   // their working memory on large images (models/chunked_conv.hpp); 0: whole
-  // feature maps.
-  int64_t vae_chunk_rows = 0;
+  // feature maps; -1: chosen by the image size (models::automatic_chunk_rows).
+  int64_t vae_chunk_rows = -1;
 };
 
 // Prompt embeddings with their masks.

@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
 
 #include "bench/vae_cases.hpp"
 #include "core/error.hpp"
 #include "core/torch_compat.hpp"
 #include "models/chunked_conv.hpp"
+#include "pipelines/builtin_models.hpp"
+#include "pipelines/pixart_pipeline.hpp"
 
 namespace xdit::models {
 namespace {
@@ -123,6 +126,29 @@ TEST(ChunkedDecode, EqualsThePlainDecodeOnANonSquareLatent) {
     ChunkedSpatialOps ops(rows);
     EXPECT_LE(max_difference(vae->decode(z, ops), plain), kTolerance) << "chunks of " << rows;
   }
+}
+
+TEST(ChunkedDecode, AutomaticChunksOnlyAboveAMegapixel) {
+  EXPECT_EQ(automatic_chunk_rows(1024, 1024), 0);
+  EXPECT_EQ(automatic_chunk_rows(512, 768), 0);
+  EXPECT_EQ(automatic_chunk_rows(1024, 1032), kAutoChunkRows);
+  EXPECT_EQ(automatic_chunk_rows(2048, 2048), kAutoChunkRows);
+}
+
+TEST(ChunkedDecode, PipelineOptionDecodesTheSameImage) {
+  const compat::InferenceGuard no_grad;
+  const io::ModelFolder folder(pipelines::resolve_model(
+      "builtin:tiny-pixart", std::filesystem::path(::testing::TempDir()) / "xdit-chunked-test"));
+  pipelines::PipelineOptions whole;
+  whole.vae_chunk_rows = 0;
+  pipelines::PipelineOptions chunked;
+  chunked.vae_chunk_rows = 5;
+  at::manual_seed(4);
+  const at::Tensor latents = at::randn({1, 4, 12, 9});
+  const at::Tensor expected = pipelines::PixArtPipeline::load(folder, whole).decode(latents);
+  EXPECT_LE(
+      max_difference(pipelines::PixArtPipeline::load(folder, chunked).decode(latents), expected),
+      kTolerance);
 }
 
 }  // namespace
