@@ -3,10 +3,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <optional>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "io/model_folder.hpp"
@@ -121,8 +125,37 @@ struct Measurement {
   std::vector<double> request_sent_per_step;  // bytes of the whole request / steps, by rank
   std::vector<double> parameter_bytes;        // by rank
   std::vector<double> peak_rss_bytes;         // by rank
+  // CPU seconds of all ranks over the timed request's wall seconds: the
+  // cores the group had (its ranks' threads, when the machine is idle).
+  double cores_used = 0;
   bench::StepShape shape;
 };
+
+// User and system CPU seconds of process `pid` so far (0 if unreadable).
+double cpu_seconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos)
+    return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  // state(3) ... utime(14), stime(15) in proc(5)'s numbering.
+  for (int number = 3; number <= 15 && fields >> field; ++number) {
+    if (number >= 14)
+      ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+double group_cpu_seconds(const Launcher& group) {
+  double total = 0;
+  for (pid_t pid : group.pids())
+    total += cpu_seconds(pid);
+  return total;
+}
 
 double counter(const nlohmann::json& comm, const char* key) {
   if (!comm.contains("total"))
@@ -163,7 +196,12 @@ Measurement measure(const MethodCase& c, const MethodBenchSettings& settings,
     sent.at(message.rank).push_back(counter(message.comm, "bytes_sent"));
     wait.at(message.rank).push_back(counter(message.comm, "wait_seconds"));
   };
+  const double cpu_before = group_cpu_seconds(group);
+  const auto wall_start = std::chrono::steady_clock::now();
   const GroupResult result = group.generate(request, timed);
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  m.cores_used = (group_cpu_seconds(group) - cpu_before) / wall;
   group.stop();
 
   for (int64_t step = 1; step < steps; ++step) {
@@ -238,6 +276,8 @@ bench::Record make_record(const MethodCase& c, const Measurement& m, double base
              mean(m.request_sent_per_step) / kMiB, "MiB");
   record.add("comm_wait_seconds_per_step", "blocked in communication per step (mean of ranks)",
              mean(m.wait_per_step), "s");
+
+  record.add("cores_used", "cores used (CPU / wall, all ranks, timed request)", m.cores_used);
 
   const double parameters = largest(m.parameter_bytes);
   record.add("parameter_mib", "transformer parameters per rank (largest)", parameters / kMiB,
@@ -342,8 +382,8 @@ std::string format_method_table(const std::vector<bench::Record>& records) {
   };
   std::string out =
       "| method | ranks | s/step | speedup | sent MiB/rank/step | cost model MiB | measured/model "
-      "| comm wait s/step | params MiB/rank | params ×serial | peak RSS MiB/rank |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "| comm wait s/step | params MiB/rank | params ×serial | peak RSS MiB/rank | cores used |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const bench::Record& r : records) {
     const auto& all = method_cases();
     const auto c =
@@ -352,7 +392,7 @@ std::string format_method_table(const std::vector<bench::Record>& records) {
     if (r.figures.empty()) {
       // A skipped row's title is "<label>: skipped: <why>".
       out += "| " + label + " | " + r.title.substr(std::min(r.title.size(), label.size() + 2)) +
-             " |||||||||\n";
+             " ||||||||||\n";
       continue;
     }
     const std::string ranks = c == all.end() ? "?" : std::to_string(c->world_size);
@@ -360,7 +400,8 @@ std::string format_method_table(const std::vector<bench::Record>& records) {
            cell(r, "speedup", 2, "×") + " | " + cell(r, "sent_mib_per_step", 2) + " | " +
            cell(r, "theory_mib_per_step", 2) + " | " + cell(r, "measured_over_theory", 3) + " | " +
            cell(r, "comm_wait_seconds_per_step", 3) + " | " + cell(r, "parameter_mib", 1) + " | " +
-           cell(r, "parameter_ratio", 3) + " | " + cell(r, "peak_rss_mib", 0) + " |\n";
+           cell(r, "parameter_ratio", 3) + " | " + cell(r, "peak_rss_mib", 0) + " | " +
+           cell(r, "cores_used", 2) + " |\n";
   }
   return out;
 }
