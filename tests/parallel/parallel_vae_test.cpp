@@ -154,38 +154,43 @@ std::string memory_report(int rank) {
 }
 
 // Peak memory of a 2048 x 2048 decode (random 256 x 256 latents, the
-// built-in VAE's shape) on each of two ranks; a measurement, not a check,
-// run with --gtest_also_run_disabled_tests
-// --gtest_filter=ParallelVaeMemory.DISABLED_Decode2048OnTwoRanks.
+// built-in VAE's shape) on each of two ranks, with whole bands and with
+// bands convolved in chunks of rows; a measurement, not a check, run with
+// GTEST_ALSO_RUN_DISABLED_TESTS=1 (the rank processes inherit it) and
+// --gtest_filter=ParallelVaeMemory.*
 TEST(ParallelVaeMemory, DISABLED_Decode2048OnTwoRanks) {
   testing::GroupRunOptions options;
   options.op_timeout = std::chrono::minutes(5);
   options.run_timeout = std::chrono::minutes(10);
-  run_process_group(
-      2,
-      [](Communicator& comm, int rank) {
-        const compat::InferenceGuard no_grad;
-        const auto vae = bench::random_vae_decoder(bench::builtin_vae_config(), 0);
-        at::manual_seed(0);
-        const at::Tensor z = at::randn({1, 4, 256, 256});
-        bench::reset_peak_memory();
-        const int64_t before = bench::memory_usage().resident_bytes;
-        const auto start = std::chrono::steady_clock::now();
-        const at::Tensor image = decode_in_bands(*vae, z, comm.world());
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        const bench::MemoryUsage memory = bench::memory_usage();
-        std::ofstream(memory_report(rank)) << fmt::format(
-            "rank {}: {:.1f} s, peak RSS {:.0f} MiB (growth {:.0f} MiB), image {}\n", rank, seconds,
-            memory.peak_resident_bytes / 1048576.0,
-            (memory.peak_resident_bytes - before) / 1048576.0, c10::str(image.sizes()));
-      },
-      options);
-  for (int rank = 0; rank < 2; ++rank) {
-    std::ifstream report(memory_report(rank));
-    std::string line;
-    std::getline(report, line);
-    std::printf("2048 x 2048 decode on 2 ranks, %s\n", line.c_str());
+  for (const int64_t chunk_rows : {int64_t{0}, bench::kBenchChunkRows}) {
+    // Each group is a fresh pair of processes: the peaks do not mix.
+    run_process_group(
+        2,
+        [&](Communicator& comm, int rank) {
+          const compat::InferenceGuard no_grad;
+          const auto vae = bench::random_vae_decoder(bench::builtin_vae_config(), 0);
+          at::manual_seed(0);
+          const at::Tensor z = at::randn({1, 4, 256, 256});
+          bench::reset_peak_memory();
+          const int64_t before = bench::memory_usage().resident_bytes;
+          const auto start = std::chrono::steady_clock::now();
+          const at::Tensor image = decode_in_bands(*vae, z, comm.world(), chunk_rows);
+          const double seconds =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          const bench::MemoryUsage memory = bench::memory_usage();
+          std::ofstream(memory_report(rank)) << fmt::format(
+              "rank {}: {:.1f} s, peak RSS {:.0f} MiB (growth {:.0f} MiB), image {}", rank, seconds,
+              memory.peak_resident_bytes / 1048576.0,
+              (memory.peak_resident_bytes - before) / 1048576.0, c10::str(image.sizes()));
+        },
+        options);
+    for (int rank = 0; rank < 2; ++rank) {
+      std::ifstream report(memory_report(rank));
+      std::string line;
+      std::getline(report, line);
+      std::printf("2048 x 2048 decode on 2 ranks, %s, %s\n",
+                  chunk_rows > 0 ? "chunks of 64 rows" : "whole bands", line.c_str());
+    }
   }
 }
 
