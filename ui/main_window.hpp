@@ -11,6 +11,8 @@
 #include <QFutureWatcher>
 #include <QMainWindow>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "ui/image_files.hpp"
 #include "ui/run_controller.hpp"

@@ -93,8 +93,8 @@ class StudioTest : public QObject {
     window.form().chooseModel(dir.path());
     QVERIFY(QTest::qWaitFor([&] { return window.form().model().has_value(); }, 20000));
     QVERIFY(!window.form().model()->usable());
-    QVERIFY(QTest::qWaitFor(
-        [&] { return window.form().message().contains("cannot be used"); }, 20000));
+    QVERIFY(
+        QTest::qWaitFor([&] { return window.form().message().contains("cannot be used"); }, 20000));
     QVERIFY(!window.generateAction()->isEnabled());
     QVERIFY2(window.form().message().contains("model_index.json"),
              qPrintable(window.form().message()));
@@ -237,6 +237,23 @@ class StudioTest : public QObject {
     QCOMPARE(xdit::pipelines::to_json(restored.request), xdit::pipelines::to_json(made.request));
     QCOMPARE(xdit::workers::to_json(restored.spec), xdit::workers::to_json(made.spec));
     QCOMPARE(other.imageView().image().size(), QSize(128, 128));
+  }
+
+  void lastSettingsAreRestored() {
+    ImageSettings made = small_settings(5);
+    made.request.prompts = {"remembered"};
+    made.spec.parallel.ulysses_degree = 1;
+    made.spec.parallel.cfg_degree = 2;
+    {
+      MainWindow window;
+      window.form().setSettings(made);
+      QVERIFY(wait_valid(window));
+      window.close();  // saves geometry and settings
+    }
+    MainWindow again;
+    const ImageSettings restored = again.form().settings();
+    QCOMPARE(xdit::pipelines::to_json(restored.request), xdit::pipelines::to_json(made.request));
+    QCOMPARE(xdit::workers::to_json(restored.spec), xdit::workers::to_json(made.spec));
   }
 
   void failedSaveAndBadImageAreShown() {
