@@ -128,6 +128,10 @@ struct Measurement {
   // CPU seconds of all ranks over the timed request's wall seconds: the
   // cores the group had (its ranks' threads, when the machine is idle).
   double cores_used = 0;
+  // CPU seconds of one rank per step (the timed request's, all ranks, over
+  // its steps and ranks): the work a rank does, whatever share of the cores
+  // the group got.
+  double cpu_per_rank_step = 0;
   bench::StepShape shape;
 };
 
@@ -201,7 +205,9 @@ Measurement measure(const MethodCase& c, const MethodBenchSettings& settings,
   const GroupResult result = group.generate(request, timed);
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  m.cores_used = (group_cpu_seconds(group) - cpu_before) / wall;
+  const double cpu = group_cpu_seconds(group) - cpu_before;
+  m.cores_used = cpu / wall;
+  m.cpu_per_rank_step = cpu / static_cast<double>(steps * c.world_size);
   group.stop();
 
   for (int64_t step = 1; step < steps; ++step) {
@@ -239,8 +245,9 @@ std::string group_text(const MethodCase& c) {
          std::to_string(c.threads_per_worker) + " thread(s) each";
 }
 
+// `baseline_cpu`: CPU seconds per step of the serial row on one core.
 bench::Record make_record(const MethodCase& c, const Measurement& m, double baseline_seconds,
-                          double serial_parameter_bytes) {
+                          double baseline_cpu, double serial_parameter_bytes) {
   const double seconds = median(m.step_seconds);
   bench::Record record{c.name,
                        c.label + ": " + group_text(c) + "; " + shape_text(m.shape) + ", " +
@@ -278,6 +285,12 @@ bench::Record make_record(const MethodCase& c, const Measurement& m, double base
              mean(m.wait_per_step), "s");
 
   record.add("cores_used", "cores used (CPU / wall, all ranks, timed request)", m.cores_used);
+  record.add("cpu_seconds_per_rank_step", "CPU time per rank per step", m.cpu_per_rank_step, "s");
+  // What the speedup would be if every rank had a core and waiting were
+  // free: on a shared machine, where the group did not get its cores, the
+  // comparable figure.
+  record.add("cpu_speedup", "speedup in CPU time per rank (serial 1 core / this, per image)",
+             baseline_cpu * static_cast<double>(c.images) / m.cpu_per_rank_step);
 
   const double parameters = largest(m.parameter_bytes);
   record.add("parameter_mib", "transformer parameters per rank (largest)", parameters / kMiB,
@@ -346,8 +359,13 @@ std::vector<bench::Record> run_method_bench(
   for (const auto& [c, m] : serial)
     baseline_seconds = std::min(baseline_seconds, median(m.step_seconds));
   const double serial_parameters = largest(serial.front().second.parameter_bytes);
+  double baseline_cpu = std::numeric_limits<double>::quiet_NaN();
+  for (const auto& [c, m] : serial) {
+    if (c->threads_per_worker == 1)
+      baseline_cpu = m.cpu_per_rank_step;
+  }
   for (const auto& [c, m] : serial)
-    emit(make_record(*c, m, baseline_seconds, serial_parameters));
+    emit(make_record(*c, m, baseline_seconds, baseline_cpu, serial_parameters));
 
   for (const MethodCase& c : all) {
     if (c.method == ParallelMethod::kSerial ||
@@ -363,7 +381,7 @@ std::vector<bench::Record> run_method_bench(
       emit(skipped_record(c, e.what()));
       continue;
     }
-    emit(make_record(c, *measured, baseline_seconds, serial_parameters));
+    emit(make_record(c, *measured, baseline_seconds, baseline_cpu, serial_parameters));
   }
   std::filesystem::remove_all(log_dir);
   return records;
@@ -382,8 +400,9 @@ std::string format_method_table(const std::vector<bench::Record>& records) {
   };
   std::string out =
       "| method | ranks | s/step | speedup | sent MiB/rank/step | cost model MiB | measured/model "
-      "| comm wait s/step | params MiB/rank | params ×serial | peak RSS MiB/rank | cores used |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "| comm wait s/step | params MiB/rank | params ×serial | peak RSS MiB/rank | cores used | "
+      "CPU s/rank/step | CPU speedup |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const bench::Record& r : records) {
     const auto& all = method_cases();
     const auto c =
@@ -392,7 +411,7 @@ std::string format_method_table(const std::vector<bench::Record>& records) {
     if (r.figures.empty()) {
       // A skipped row's title is "<label>: skipped: <why>".
       out += "| " + label + " | " + r.title.substr(std::min(r.title.size(), label.size() + 2)) +
-             " ||||||||||\n";
+             " ||||||||||||\n";
       continue;
     }
     const std::string ranks = c == all.end() ? "?" : std::to_string(c->world_size);
@@ -401,7 +420,8 @@ std::string format_method_table(const std::vector<bench::Record>& records) {
            cell(r, "theory_mib_per_step", 2) + " | " + cell(r, "measured_over_theory", 3) + " | " +
            cell(r, "comm_wait_seconds_per_step", 3) + " | " + cell(r, "parameter_mib", 1) + " | " +
            cell(r, "parameter_ratio", 3) + " | " + cell(r, "peak_rss_mib", 0) + " | " +
-           cell(r, "cores_used", 2) + " |\n";
+           cell(r, "cores_used", 2) + " | " + cell(r, "cpu_seconds_per_rank_step", 3) + " | " +
+           cell(r, "cpu_speedup", 2, "×") + " |\n";
   }
   return out;
 }

@@ -4,7 +4,9 @@
 // running the built-in bench model. Per row: seconds per step, speedup over
 // the serial baseline measured in the same run, bytes sent per rank per step
 // next to the cost model (bench/comm_model.hpp), the transformer's parameter
-// bytes per rank and each rank's peak memory.
+// bytes per rank and each rank's peak memory; and the cores the group got
+// (CPU / wall time) with the CPU time per rank per step, which still compares
+// when a shared machine does not give each rank its core.
 //
 // Timing: after the warm-up requests, one request of `counted_steps + 1`
 // steps; its first step is not counted, and a row's s/step is the median of
