@@ -413,7 +413,9 @@ void GenerationForm::checkDone() {
   if (checked_revision_ != revision_)
     return;  // the settings changed meanwhile; a newer check is scheduled
   const SettingsCheck result = check_.result();
+  completed_revision_ = revision_;
   setValid(result.ok(), studio_wording(result.error), studio_wording(result.warning));
+  Q_EMIT checked(result.ok());
 }
 
 void GenerationForm::updateWorldSize() {

@@ -47,6 +47,9 @@ class GenerationForm : public QWidget {
 
   // Generate may run: the model is usable and the settings pass the checks.
   bool isValid() const { return valid_; }
+  // The model is being read or the latest settings are being checked;
+  // `checked` follows.
+  bool isChecking() const { return !model_ || completed_revision_ != revision_; }
   // Why not (or a warning when valid); empty when there is nothing to say.
   QString message() const;
   const Devices& devices() const { return devices_; }
@@ -57,7 +60,8 @@ class GenerationForm : public QWidget {
 
  Q_SIGNALS:
   void validityChanged(bool valid);
-  void modelChanged();  // a model was inspected (usable or not)
+  void checked(bool valid);  // the check of the current settings ended
+  void modelChanged();       // a model was inspected (usable or not)
 
  private:
   void buildModelGroup(QFormLayout* layout);
@@ -80,8 +84,9 @@ class GenerationForm : public QWidget {
   bool valid_ = false;
   QString error_;
   QString warning_;
-  int revision_ = 0;  // of the settings; a check of an older one is dropped
-  int checked_revision_ = -1;
+  int revision_ = 0;             // of the settings; a check of an older one is dropped
+  int checked_revision_ = -1;    // being checked
+  int completed_revision_ = -1;  // checked
   QTimer* check_timer_;
   QFutureWatcher<ModelInfo> inspection_;
   QFutureWatcher<SettingsCheck> check_;

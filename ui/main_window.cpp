@@ -22,6 +22,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 #include <exception>
 #include <numeric>
+#include <utility>
 
 #include "ui/generation_form.hpp"
 #include "ui/image_view.hpp"
@@ -112,6 +113,10 @@ MainWindow::MainWindow(workers::LaunchOptions launch, QWidget* parent)
   connect(generate_button_, &QPushButton::clicked, generate_action_, &QAction::trigger);
   connect(cancel_button_, &QPushButton::clicked, cancel_action_, &QAction::trigger);
   connect(form_, &GenerationForm::validityChanged, this, &MainWindow::updateActions);
+  connect(form_, &GenerationForm::checked, this, [this](bool valid) {
+    if (std::exchange(generate_when_checked_, false) && valid)
+      generate();
+  });
   connect(runs_.get(), &RunController::busyChanged, this, &MainWindow::updateActions);
   connect(runs_.get(), &RunController::started, this, &MainWindow::onStarted);
   connect(runs_.get(), &RunController::groupReady, this,
@@ -212,7 +217,13 @@ void MainWindow::clearError() {
 }
 
 void MainWindow::generate() {
-  if (!form_->isValid() || runs_->busy())
+  if (runs_->busy())
+    return;
+  if (form_->isChecking()) {
+    generate_when_checked_ = true;
+    return;
+  }
+  if (!form_->isValid())
     return;
   clearError();
   const ImageSettings settings = form_->settingsForRun();

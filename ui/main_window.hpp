@@ -56,6 +56,8 @@ class MainWindow : public QMainWindow {
   void saveImage(const QString& path);
 
   // Starts a generation with the form's settings (what Generate does).
+  // While the form is still checking just-changed settings, the generation
+  // starts when the check passes (and is dropped if it fails).
   void generate();
 
  Q_SIGNALS:
@@ -106,6 +108,7 @@ class MainWindow : public QMainWindow {
   std::optional<ImageSettings> image_settings_;
   // Rank 0's step times of the running generation, for s/step and ETA.
   std::vector<double> step_seconds_;
+  bool generate_when_checked_ = false;
   QFutureWatcher<QString> saving_;
   QFutureWatcher<Opened> opening_;
 };

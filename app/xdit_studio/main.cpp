@@ -15,7 +15,7 @@
 
 namespace {
 
-// Generates once the form is valid, then grabs the window into `path`.
+// Generates with demo settings, then grabs the window into `path`.
 void take_screenshot(xdit::ui::MainWindow& window, const QString& path) {
   auto& form = window.form();
   xdit::ui::ImageSettings demo;
@@ -26,12 +26,7 @@ void take_screenshot(xdit::ui::MainWindow& window, const QString& path) {
   demo.spec.parallel.ulysses_degree = 2;
   demo.spec.world_size = 2;
   form.setSettings(demo);
-  auto generate_when_valid = [&window, &form] {
-    if (form.isValid() && !window.runs().busy())
-      window.generate();
-  };
-  QObject::connect(&form, &xdit::ui::GenerationForm::validityChanged, &window, generate_when_valid);
-  generate_when_valid();
+  window.generate();  // starts once the form has checked the settings
   QObject::connect(&window.runs(), &xdit::ui::RunController::finished, &window, [&window, path] {
     // Let the panels draw what the run gave them.
     QTimer::singleShot(500, &window, [&window, path] {

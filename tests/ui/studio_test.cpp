@@ -237,6 +237,16 @@ class StudioTest : public QObject {
     QCOMPARE(xdit::pipelines::to_json(restored.request), xdit::pipelines::to_json(made.request));
     QCOMPARE(xdit::workers::to_json(restored.spec), xdit::workers::to_json(made.spec));
     QCOMPARE(other.imageView().image().size(), QSize(128, 128));
+
+    // Generate right away (the form is still checking the restored
+    // settings): it starts once they pass, and the same settings and seed
+    // give the same image.
+    QSignalSpy regenerated(&other.runs(), &RunController::finished);
+    other.generate();
+    QTRY_VERIFY_WITH_TIMEOUT(!regenerated.isEmpty(), kStartMs);
+    const auto again = regenerated.front().front().value<xdit::ui::RunRecord>();
+    const auto first = finished.front().front().value<xdit::ui::RunRecord>();
+    QCOMPARE(again.image, first.image);
   }
 
   void lastSettingsAreRestored() {
