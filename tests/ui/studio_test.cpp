@@ -7,6 +7,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QComboBox>
 #include <QDir>
 #include <QSettings>
 #include <QSignalSpy>
@@ -254,13 +255,23 @@ class StudioTest : public QObject {
     made.request.prompts = {"remembered"};
     made.spec.parallel.ulysses_degree = 1;
     made.spec.parallel.cfg_degree = 2;
+    QString folder;
     {
       MainWindow window;
+      window.form().setSettings(made);
+      QVERIFY(wait_valid(window));
+      // The built-in model's folder, chosen as a folder, is a recent model.
+      folder = QString::fromStdString(window.form().model()->folder.string());
+      window.form().chooseModel(folder);
+      QVERIFY(wait_valid(window));
       window.form().setSettings(made);
       QVERIFY(wait_valid(window));
       window.close();  // saves geometry and settings
     }
     MainWindow again;
+    auto* models = again.form().findChild<QComboBox*>("model");
+    QVERIFY(models);
+    QVERIFY(models->findText(folder) >= 0);
     const ImageSettings restored = again.form().settings();
     QCOMPARE(xdit::pipelines::to_json(restored.request), xdit::pipelines::to_json(made.request));
     QCOMPARE(xdit::workers::to_json(restored.spec), xdit::workers::to_json(made.spec));
