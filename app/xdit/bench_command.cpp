@@ -24,6 +24,7 @@
 #include "io/atomic_write.hpp"
 #include "models/attention_kernel.hpp"
 #include "workers/method_bench.hpp"
+#include "workers/quality_bench.hpp"
 #include "xdit/commands.hpp"
 
 namespace xdit::app {
@@ -85,12 +86,16 @@ nlohmann::ordered_json environment_json(const BenchOptions& options) {
 }
 
 constexpr const char* kAllMethods = "methods";
+constexpr const char* kQuality = "quality";
 
 void list_cases(const std::vector<bench::BenchCase>& serial) {
   for (const auto& c : serial)
     std::printf("%-28s %s\n", c.name.c_str(), c.description.c_str());
   std::printf("%-28s %s\n", kAllMethods,
               "every method_* case below (not run by default; a few minutes)");
+  std::printf("%-28s %s\n", kQuality,
+              "image error of PipeFusion and DistriFusion against serial by warm-up steps (not "
+              "run by default; a few minutes)");
   for (const auto& c : workers::method_cases()) {
     const std::string what =
         c.label +
@@ -134,6 +139,21 @@ void run_methods(const BenchOptions& options, const std::vector<std::string>& na
   std::printf("%s\n", workers::format_method_table(rows).c_str());
 }
 
+void run_quality(const BenchOptions& options, nlohmann::ordered_json& records) {
+  workers::QualityBenchSettings settings;
+  settings.seed = options.settings.seed;
+  std::printf("stale activations against serial on %s, %lld steps, 2 ranks per run\n\n",
+              settings.model.c_str(), static_cast<long long>(settings.steps));
+  std::fflush(stdout);
+  const std::vector<bench::Record> rows =
+      workers::run_quality_bench(settings, [&](const bench::Record& record) {
+        std::printf("%s\n", bench::format_record(record).c_str());
+        std::fflush(stdout);
+        records.push_back(bench::to_json(record));
+      });
+  std::printf("%s\n", workers::format_quality_table(rows, settings).c_str());
+}
+
 int run_bench(const BenchOptions& options) {
   std::vector<bench::BenchCase> all = bench::serial_cases();
   for (auto& c : bench::vae_cases())
@@ -152,7 +172,8 @@ int run_bench(const BenchOptions& options) {
   for (const auto& name : wanted) {
     const bool known =
         std::any_of(all.begin(), all.end(), [&](const auto& c) { return c.name == name; }) ||
-        name == kAllMethods || std::find(methods.begin(), methods.end(), name) != methods.end();
+        name == kAllMethods || name == kQuality ||
+        std::find(methods.begin(), methods.end(), name) != methods.end();
     if (!known)
       throw UsageError("xdit bench: no case '" + name + "' (see xdit bench --list)");
   }
@@ -182,6 +203,8 @@ int run_bench(const BenchOptions& options) {
   }
   if (!methods.empty())
     run_methods(options, methods, records);
+  if (wanted.count(kQuality))
+    run_quality(options, records);
 
   if (options.json_path) {
     nlohmann::ordered_json report;
