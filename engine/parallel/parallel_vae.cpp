@@ -79,9 +79,7 @@ models::ChannelAffine BandSpatialOps::whole_map_norm(const at::Tensor& x,
 
 at::Tensor BandSpatialOps::conv(const at::Tensor& x, const models::Conv2d& layer) {
   const int64_t halo = models::conv_row_halo(layer, "--use_parallel_vae convolution");
-  if (halo == 0)
-    return models::conv_rows(x, layer, {}, {}, chunk_rows_);
-  const Halo rows = exchange_halo(x, halo);
+  const Halo rows = halo > 0 ? exchange_halo(x, halo) : Halo{};
   return models::conv_rows(x, layer, rows.above, rows.below, chunk_rows_);
 }
 
