@@ -62,7 +62,8 @@ at::Tensor conv_rows(const at::Tensor& x, const Conv2d& layer, const at::Tensor&
 
 // The chunk height decoding picks for an image of `height` x `width` pixels:
 // whole maps (0) up to 1024 x 1024, where the workspace is still small, and
-// kAutoChunkRows rows above, which costs no measurable time.
+// kAutoChunkRows rows above (at 2048 x 2048 with the built-in VAE: half the
+// peak memory for ~8 % more time on one thread).
 inline constexpr int64_t kAutoChunkRows = 64;
 int64_t automatic_chunk_rows(int64_t height, int64_t width);
 
