@@ -8,6 +8,12 @@
 #   sudo apt-get install ./build-deb/xdit_*.deb  # installs it and its dependencies
 #   xdit generate --prompt "a red house" -o house.png && xdit-studio
 #   sudo apt-get remove xdit
+#
+# Checked on Debian bookworm: the package depends on libtorch1.13, Qt 6,
+# libqcustomplot2.1-qt6, libsentencepiece0, libspdlog1.10-fmt9, libgomp1, ...
+# and qt6-qpa-plugins; /usr/bin/xdit finds /usr/bin/xdit-worker beside itself
+# (`xdit generate --nproc 2`), and xdit-studio starts (QT_QPA_PLATFORM=offscreen
+# without a display).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build-deb}"

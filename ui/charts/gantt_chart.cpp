@@ -59,6 +59,13 @@ GanttChart::GanttChart(QWidget* parent)
   setInteraction(QCP::iRangeDrag, true);
   axisRect()->setRangeDrag(Qt::Horizontal);
   axisRect()->setRangeZoom(Qt::Horizontal);
+  // The legend in a row of its own under the bars, which it would hide.
+  auto* legend_row = new QCPLayoutGrid;
+  plotLayout()->addElement(plotLayout()->rowCount(), 0, legend_row);
+  axisRect()->insetLayout()->take(legend);
+  legend_row->addElement(0, 0, legend);
+  legend->setFillOrder(QCPLegend::foColumnsFirst);
+  plotLayout()->setRowStretchFactor(plotLayout()->rowCount() - 1, 0.001);
   clear();
 }
 

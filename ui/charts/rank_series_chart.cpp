@@ -7,7 +7,7 @@ RankSeriesChart::RankSeriesChart(const QString& title, const QString& x_label,
     : ChartView(title, parent), series_(std::move(series)) {
   xAxis->setLabel(x_label);
   yAxis->setLabel(y_label);
-  axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
+  axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignBottom | Qt::AlignRight);
 }
 
 QCPGraph* RankSeriesChart::series(int rank, int s) const {
