@@ -18,6 +18,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build-deb}"
 
+# CPack's DEB generator works out the dependencies with dpkg-shlibdeps.
+if ! command -v dpkg-shlibdeps >/dev/null; then
+  echo "installing dpkg-dev (for dpkg-shlibdeps)"
+  $([[ $(id -u) -eq 0 ]] || echo sudo) apt-get install -y --no-install-recommends dpkg-dev
+fi
+
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DXDIT_BUILD_TESTS=OFF -DXDIT_BUILD_BENCHMARKS=OFF -DXDIT_BUILD_FUZZERS=OFF
 # Without tests, `all` is what the package installs.

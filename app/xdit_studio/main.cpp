@@ -8,6 +8,7 @@
 #include <QStandardPaths>
 #include <QTimer>
 #include <cstdio>
+#include <string_view>
 
 #include "ui/extras.hpp"
 #include "ui/generation_form.hpp"
@@ -42,24 +43,52 @@ void take_screenshot(xdit::ui::MainWindow& window, const QString& path) {
                    });
 }
 
-}  // namespace
+void set_identity() {
+  QCoreApplication::setOrganizationName("xdit");
+  QCoreApplication::setApplicationName("xDiT Studio");
+  QCoreApplication::setApplicationVersion("0.1.0");
+}
 
-int main(int argc, char** argv) {
-  QApplication app(argc, argv);
-  QApplication::setOrganizationName("xdit");
-  QApplication::setApplicationName("xDiT Studio");
-  QApplication::setApplicationVersion("0.1.0");
-  QApplication::setDesktopFileName("xdit-studio");
+const QCommandLineOption kScreenshot(
+    "screenshot", "Generate one image on two workers, save the window as <png>, quit.", "png");
 
-  QCommandLineParser parser;
+void describe(QCommandLineParser& parser) {
   parser.setApplicationDescription("Interactive parallel text-to-image generation with xDiT");
   parser.addHelpOption();
   parser.addVersionOption();
-  const QCommandLineOption screenshot(
-      "screenshot", "Generate one image on two workers, save the window as <png>, quit.", "png");
-  parser.addOption(screenshot);
+  parser.addOption(kScreenshot);
+}
+
+// --help and --version only print, so they must work without a display
+// (a QApplication would abort there before reading the arguments).
+bool only_prints(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "-h" || arg == "--help" || arg == "--help-all" || arg == "-v" || arg == "--version")
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (only_prints(argc, argv)) {
+    QCoreApplication core(argc, argv);
+    set_identity();
+    QCommandLineParser parser;
+    describe(parser);
+    parser.process(core);  // prints and exits
+    return 0;
+  }
+  QApplication app(argc, argv);
+  set_identity();
+  QApplication::setDesktopFileName("xdit-studio");
+
+  QCommandLineParser parser;
+  describe(parser);
   parser.process(app);
-  if (parser.isSet(screenshot))
+  if (parser.isSet(kScreenshot))
     QStandardPaths::setTestModeEnabled(true);  // leave the user's settings alone
 
   xdit::workers::LaunchOptions launch;
@@ -69,9 +98,9 @@ int main(int argc, char** argv) {
     launch.log_dir = logs.toStdString();
   xdit::ui::MainWindow window(launch);
   xdit::ui::install_extras(window, window.runs());
-  if (parser.isSet(screenshot)) {
+  if (parser.isSet(kScreenshot)) {
     window.resize(1280, 860);
-    take_screenshot(window, parser.value(screenshot));
+    take_screenshot(window, parser.value(kScreenshot));
   }
   window.show();
   return QApplication::exec();
