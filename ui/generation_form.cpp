@@ -48,6 +48,7 @@ QString studio_wording(const std::string& message) {
       {"--tensor_parallel_degree", "Tensor degree"},
       {"--pipefusion_parallel_degree", "PipeFusion degree"},
       {"--num_pipeline_patch", "Patches"},
+      {"--distrifusion_degree", "DistriFusion degree"},
       {"--warmup_steps", "Warm-up steps"},
       {"--guidance_scale", "Guidance"},
   };
@@ -90,8 +91,8 @@ GenerationForm::GenerationForm(QWidget* parent)
           &GenerationForm::modelInspected);
   connect(&check_, &QFutureWatcher<SettingsCheck>::finished, this, &GenerationForm::checkDone);
 
-  for (auto* box : {data_, ulysses_, ring_, tensor_, pipefusion_, patches_, warmup_, steps_,
-                    height_, width_, seed_}) {
+  for (auto* box : {data_, ulysses_, ring_, tensor_, pipefusion_, patches_, warmup_, distrifusion_,
+                    steps_, height_, width_, seed_}) {
     connect(box, &QSpinBox::valueChanged, this, &GenerationForm::scheduleCheck);
   }
   connect(guidance_, &QDoubleSpinBox::valueChanged, this, &GenerationForm::scheduleCheck);
@@ -233,6 +234,12 @@ void GenerationForm::buildParallelGroup(QFormLayout* form) {
   pipe_row->addWidget(new QLabel(tr("warm-up")));
   pipe_row->addWidget(warmup_);
   form->addRow(tr("PipeFusion"), pipe_row);
+  // Shares the warm-up steps with PipeFusion: both reuse stale activations.
+  distrifusion_ = degree_box(
+      "--distrifusion_degree: displaced patches, each rank a band with the whole model "
+      "(warm-up as for PipeFusion)");
+  distrifusion_->setObjectName("distrifusion");
+  form->addRow(tr("DistriFusion"), distrifusion_);
   parallel_vae_ = new QCheckBox(tr("Decode in patches on every rank"));
   parallel_vae_->setToolTip("--use_parallel_vae");
   form->addRow(tr("Parallel VAE"), parallel_vae_);
@@ -253,6 +260,7 @@ parallel::ParallelConfig GenerationForm::parallelConfig() const {
   if (patches_->value() > 0)
     p.num_pipeline_patch = patches_->value();
   p.warmup_steps = warmup_->value();
+  p.distrifusion_degree = distrifusion_->value();
   p.use_parallel_vae = parallel_vae_->isChecked();
   return p;
 }
@@ -299,6 +307,7 @@ void GenerationForm::setSettings(const ImageSettings& s) {
   pipefusion_->setValue(p.pipefusion_degree);
   patches_->setValue(p.num_pipeline_patch.value_or(0));
   warmup_->setValue(p.warmup_steps);
+  distrifusion_->setValue(p.distrifusion_degree);
   parallel_vae_->setChecked(p.use_parallel_vae);
   // The size goes in as custom; fillResolutions selects its bucket, if any.
   resolution_->setCurrentIndex(resolution_->count() - 1);

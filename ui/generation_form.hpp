@@ -107,6 +107,7 @@ class GenerationForm : public QWidget {
   QSpinBox* data_;
   QSpinBox* ulysses_;
   QSpinBox* ring_;
+  QSpinBox* distrifusion_;
   QSpinBox* tensor_;
   QSpinBox* pipefusion_;
   QSpinBox* patches_;

@@ -88,6 +88,23 @@ class StudioTest : public QObject {
     QVERIFY(window.form().message().isEmpty());
   }
 
+  void distriFusionCombinesOnlyWithCfgAndData() {
+    MainWindow window;
+    window.form().setSettings(small_settings(2));
+    QVERIFY(wait_valid(window));
+    auto* distrifusion = window.form().findChild<QSpinBox*>("distrifusion");
+    QVERIFY(distrifusion);
+    distrifusion->setValue(2);  // on top of ulysses 2: refused, with the field to change
+    QVERIFY(QTest::qWaitFor(
+        [&] { return window.form().message().contains("combines only with cfg and data"); },
+        20000));
+    QVERIFY(!window.generateAction()->isEnabled());
+    QVERIFY2(window.form().message().contains("Ulysses degree"),
+             qPrintable(window.form().message()));
+    window.form().findChild<QSpinBox*>("ulysses")->setValue(1);
+    QVERIFY(wait_valid(window));
+  }
+
   void brokenModelFolderIsExplained() {
     QTemporaryDir dir;
     MainWindow window;
