@@ -1,6 +1,7 @@
 #include "parallel/stale_kv_cache.hpp"
 
 #include <ATen/ATen.h>
+#include <c10/util/StringUtil.h>
 
 #include <limits>
 #include <string>
@@ -9,16 +10,6 @@
 #include "models/attention.hpp"
 
 namespace xdit::parallel {
-namespace {
-
-std::string shape_text(const at::Tensor& tensor) {
-  std::string text = "[";
-  for (int64_t d = 0; d < tensor.dim(); ++d)
-    text += (d ? ", " : "") + std::to_string(tensor.size(d));
-  return text + "]";
-}
-
-}  // namespace
 
 StaleKvCache::Layer& StaleKvCache::layer_at(int64_t layer) {
   if (layer < 0)
@@ -30,6 +21,10 @@ StaleKvCache::Layer& StaleKvCache::layer_at(int64_t layer) {
 
 StaleKv StaleKvCache::refresh(int64_t layer, int64_t first, int64_t total, const at::Tensor& k,
                               const at::Tensor& v) {
+  if (k.dim() != 4 || v.dim() != 4) {
+    throw UsageError("stale K/V cache: keys " + c10::str(k.sizes()) + " and values " +
+                     c10::str(v.sizes()) + " are not [B, H, tokens, D]");
+  }
   Layer& entry = layer_at(layer);
   if (!entry.keys.defined()) {
     entry.keys = at::zeros({k.size(0), k.size(1), total, k.size(3)}, k.options());
@@ -38,14 +33,14 @@ StaleKv StaleKvCache::refresh(int64_t layer, int64_t first, int64_t total, const
     entry.complete = false;
   }
   const int64_t count = k.size(2);
-  const bool fits = k.dim() == 4 && v.dim() == 4 && first >= 0 && total == entry.keys.size(2) &&
-                    first + count <= total && k.size(0) == entry.keys.size(0) &&
-                    k.size(1) == entry.keys.size(1) && k.size(3) == entry.keys.size(3) &&
-                    v.size(2) == count && v.size(3) == entry.values.size(3);
+  const bool fits = first >= 0 && total == entry.keys.size(2) && first + count <= total &&
+                    k.size(0) == entry.keys.size(0) && k.size(1) == entry.keys.size(1) &&
+                    k.size(3) == entry.keys.size(3) && v.size(2) == count &&
+                    v.size(3) == entry.values.size(3);
   if (!fits) {
     throw UsageError("stale K/V cache of layer " + std::to_string(layer) + " holds keys " +
-                     shape_text(entry.keys) + "; cannot write keys " + shape_text(k) +
-                     " and values " + shape_text(v) + " at token " + std::to_string(first) +
+                     c10::str(entry.keys.sizes()) + "; cannot write keys " + c10::str(k.sizes()) +
+                     " and values " + c10::str(v.sizes()) + " at token " + std::to_string(first) +
                      " of " + std::to_string(total));
   }
   entry.keys.narrow(2, first, count).copy_(k);

@@ -84,6 +84,7 @@ TEST(StaleKvCacheTest, RefusesASliceThatDoesNotFit) {
   EXPECT_THROW(cache.refresh(0, 6, 8, random_heads(4, 3), random_heads(4, 4)), UsageError);
   EXPECT_THROW(cache.refresh(0, 0, 9, random_heads(4, 3), random_heads(4, 4)), UsageError);
   EXPECT_THROW(cache.refresh(0, 0, 8, at::randn({2, 2, 4, 8}), random_heads(4, 4)), UsageError);
+  EXPECT_THROW(cache.refresh(1, 0, 8, at::randn({2, 4, 8}), random_heads(4, 4)), UsageError);
   cache.clear();
   EXPECT_EQ(cache.bytes(), 0);
 }
