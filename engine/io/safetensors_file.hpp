@@ -38,8 +38,23 @@ class SafetensorsFile {
   // never reach the file, but they are seen by every tensor this object hands
   // out for the same bytes, so a model must not modify what it loaded in place.
   at::Tensor tensor(std::string_view name) const;
+  // The slice [start, start + length) of dimension `dim`, contiguous. When the
+  // slice is one run of the file's bytes (a slice of the first dimension) it
+  // is handed out as tensor() hands out the whole. Otherwise it takes a piece
+  // of every row, and copying those out of the mapping would fault in, and
+  // leave resident in this process, every page of the whole tensor: so such a
+  // slice is read from the file into fresh memory instead, and costs the
+  // process only its own size (the file stays in the shared page cache).
+  // The caller checks the range.
+  at::Tensor slice(std::string_view name, int64_t dim, int64_t start, int64_t length) const;
 
  private:
+  const TensorInfo& info(std::string_view name) const;
+  // `size` bytes at `offset` of the data section as a tensor of `shape`.
+  at::Tensor run(const std::vector<int64_t>& shape, at::ScalarType dtype, uint64_t offset,
+                 uint64_t size) const;
+  void read(uint64_t offset, uint64_t size, void* out) const;
+
   std::filesystem::path path_;
   std::shared_ptr<MappedFile> mapping_;
   SafetensorsHeader header_;

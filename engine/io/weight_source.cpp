@@ -20,6 +20,11 @@ std::string format_shape(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
+at::Tensor WeightSource::load_slice(const std::string& key, int64_t dim, int64_t start,
+                                    int64_t length) const {
+  return load(key).narrow(dim, start, length);
+}
+
 std::shared_ptr<SafetensorsWeights> SafetensorsWeights::open_file(
     const std::filesystem::path& path) {
   std::shared_ptr<SafetensorsWeights> weights(new SafetensorsWeights());
@@ -116,6 +121,11 @@ at::Tensor SafetensorsWeights::load(const std::string& key) const {
   return file_of(key).tensor(key);
 }
 
+at::Tensor SafetensorsWeights::load_slice(const std::string& key, int64_t dim, int64_t start,
+                                          int64_t length) const {
+  return file_of(key).slice(key, dim, start, length);
+}
+
 std::string SafetensorsWeights::location(const std::string& key) const {
   return file_of(key).path().string();
 }
@@ -172,8 +182,7 @@ bool Weights::contains(std::string_view name) const {
   return source_->contains(key(name));
 }
 
-at::Tensor Weights::load_checked(const std::string& full_key,
-                                 const std::vector<int64_t>& shape) const {
+void Weights::check(const std::string& full_key, const std::vector<int64_t>& shape) const {
   source_->prepare(full_key, shape);
   if (!source_->contains(full_key)) {
     throw WeightError(source_->describe() + ": missing tensor '" + full_key + "' (expected shape " +
@@ -185,11 +194,12 @@ at::Tensor Weights::load_checked(const std::string& full_key,
                       format_shape(found) + ", the model's config expects " + format_shape(shape));
   }
   used_->insert(full_key);
-  return source_->load(full_key);
 }
 
 at::Tensor Weights::get(std::string_view name, const std::vector<int64_t>& shape) const {
-  at::Tensor tensor = load_checked(key(name), shape).to(dtype_);
+  const std::string full_key = key(name);
+  check(full_key, shape);
+  at::Tensor tensor = source_->load(full_key).to(dtype_);
   *handed_out_ += static_cast<int64_t>(tensor.nbytes());
   return tensor;
 }
@@ -216,10 +226,10 @@ at::Tensor Weights::get_shard(std::string_view name, const std::vector<int64_t>&
                       std::to_string(count) + " equal shards");
   }
   const int64_t size = shape[dim] / count;
-  // Narrowing a mapped tensor touches only the slice's pages; `contiguous`
-  // and `to` copy just that slice (a slice of dimension 0 stays a view).
-  at::Tensor shard =
-      load_checked(full_key, shape).narrow(dim, index * size, size).contiguous().to(dtype_);
+  check(full_key, shape);
+  // A slice of dimension 0 may stay a view of the source; `contiguous` and
+  // `to` copy no more than the slice.
+  at::Tensor shard = source_->load_slice(full_key, dim, index * size, size).contiguous().to(dtype_);
   *handed_out_ += static_cast<int64_t>(shard.nbytes());
   return shard;
 }

@@ -28,6 +28,11 @@ class WeightSource {
   virtual std::vector<int64_t> shape(const std::string& key) const = 0;
   // The tensor as stored (any dtype), ideally without copying.
   virtual at::Tensor load(const std::string& key) const = 0;
+  // The slice [start, start + length) of dimension `dim` (in range), as
+  // stored. Memory-mapped sources read it without making the rest of the
+  // tensor resident.
+  virtual at::Tensor load_slice(const std::string& key, int64_t dim, int64_t start,
+                                int64_t length) const;
   // Where the key lives, for messages (a file path).
   virtual std::string location(const std::string& key) const = 0;
   // Names the whole source in messages.
@@ -54,6 +59,8 @@ class SafetensorsWeights final : public WeightSource {
   bool contains(const std::string& key) const override;
   std::vector<int64_t> shape(const std::string& key) const override;
   at::Tensor load(const std::string& key) const override;
+  at::Tensor load_slice(const std::string& key, int64_t dim, int64_t start,
+                        int64_t length) const override;
   std::string location(const std::string& key) const override;
   std::string describe() const override { return description_; }
 
@@ -123,7 +130,8 @@ class Weights {
 
  private:
   std::string key(std::string_view name) const;
-  at::Tensor load_checked(const std::string& key, const std::vector<int64_t>& shape) const;
+  // Checks that `key` exists with `shape` and marks it used.
+  void check(const std::string& key, const std::vector<int64_t>& shape) const;
 
   std::shared_ptr<const WeightSource> source_;
   at::ScalarType dtype_;
