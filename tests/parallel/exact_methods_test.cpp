@@ -157,13 +157,14 @@ TEST(ExactMethodsSixHeads, TransformerOutputUnderUlyssesTimesTensorIsSerials) {
 // model predicts, so the final latents can be compared absolutely: within
 // 1e-4 of serial, without DPM-Solver's amplification (see kSerialTolerance).
 TEST(ExactMethodsAbsolute, FlowMatchLatentsWithinOneTenThousandth) {
-  pipelines::PipelineOptions options;
-  options.scheduler_class = "FlowMatchEulerDiscreteScheduler";
+  testing::SerialCheck absolute;
+  absolute.tolerance = 1e-4;
+  absolute.agreement = testing::Agreement::kAbsolute;
+  absolute.options.scheduler_class = "FlowMatchEulerDiscreteScheduler";
   const GenerationRequest request = square_request();
   for (const ParallelConfig& config :
        {mesh(1, 2, 1, 1, 1), mesh(1, 1, 2, 1, 1), mesh(1, 1, 1, 2, 1), mesh(1, 1, 1, 1, 2)}) {
-    expect_serial_result(testing::tiny_pixart_folder(), config, request, 1e-4,
-                         testing::Agreement::kAbsolute, options);
+    expect_serial_result(testing::tiny_pixart_folder(), config, request, absolute);
   }
 }
 

@@ -50,39 +50,28 @@ ParallelConfig pipefusion(int stages, int patches, int warmup) {
   return config;
 }
 
-// Runs `request` on a group with `config`; on rank 0 compares with serial.
-// `check` runs on every rank after the generation (with its result).
+// expect_serial_result within `tolerance`, and the first and last stages see
+// the latents after every step (the previews use the first's). `check` runs
+// on every rank after the generation (with its result).
 void run_against_serial(const std::filesystem::path& folder, const ParallelConfig& config,
                         const GenerationRequest& request, double tolerance,
                         const std::function<void(Communicator&, const PixArtPipeline&,
                                                  const GenerationResult&)>& check = {}) {
-  run_process_group(config, [&](Communicator& comm, int rank) {
-    const io::ModelFolder model(folder);
-    const PixArtPipeline pipeline = PixArtPipeline::load(model, {}, comm);
-    int64_t latents_seen = 0;
-    pipelines::GenerationCallbacks callbacks;
-    callbacks.on_latents = [&](const at::Tensor& latents, int64_t) {
-      latents_seen += latents.defined() ? 1 : 0;
-    };
-    const GenerationResult result = pipeline.generate(request, callbacks);
-    ASSERT_TRUE(result.latents.defined());
-    EXPECT_EQ(result.step_seconds.size(), static_cast<size_t>(request.num_inference_steps));
+  int64_t latents_seen = 0;  // of this rank's process
+  testing::SerialCheck serial;
+  serial.tolerance = tolerance;
+  serial.callbacks.on_latents = [&](const at::Tensor& latents, int64_t) {
+    latents_seen += latents.defined() ? 1 : 0;
+  };
+  serial.on_rank = [&](Communicator& comm, const PixArtPipeline& pipeline,
+                       const GenerationResult& result) {
     if (comm.mesh()->is_first_stage() || comm.mesh()->is_last_stage()) {
-      EXPECT_EQ(latents_seen, request.num_inference_steps) << "rank " << rank;
+      EXPECT_EQ(latents_seen, request.num_inference_steps) << "rank " << comm.mesh()->rank();
     }
     if (check)
       check(comm, pipeline, result);
-    const std::vector<at::Tensor> everyone = comm.world().all_gather(result.latents.contiguous());
-    if (rank != 0)
-      return;
-    for (size_t r = 1; r < everyone.size(); ++r)
-      EXPECT_TRUE(at::equal(everyone[r], result.latents)) << "rank " << r << " differs from rank 0";
-    const GenerationResult serial = PixArtPipeline::load(model).generate(request);
-    ASSERT_EQ(result.latents.sizes(), serial.latents.sizes());
-    const double difference = scaled_difference(result.latents, serial.latents);
-    EXPECT_TRUE(std::isfinite(difference));
-    EXPECT_LE(difference, tolerance) << config.describe() << ", warm-up " << config.warmup_steps;
-  });
+  };
+  testing::expect_serial_result(folder, config, request, serial);
 }
 
 void expect_serial(const ParallelConfig& config, int64_t steps = 2) {

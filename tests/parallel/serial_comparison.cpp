@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "parallel/communicator.hpp"
@@ -49,26 +50,29 @@ pipelines::GenerationRequest wide_request() {
 }
 
 void expect_serial_result(const std::filesystem::path& folder, const ParallelConfig& config,
-                          const pipelines::GenerationRequest& request, double tolerance,
-                          Agreement agreement, const pipelines::PipelineOptions& options) {
+                          const pipelines::GenerationRequest& request, const SerialCheck& check) {
   run_process_group(config, [&](Communicator& comm, int rank) {
     const io::ModelFolder model(folder);
-    const PixArtPipeline pipeline = PixArtPipeline::load(model, options, comm);
-    const GenerationResult result = pipeline.generate(request);
+    const PixArtPipeline pipeline = PixArtPipeline::load(model, check.options, comm);
+    const GenerationResult result = pipeline.generate(request, check.callbacks);
     ASSERT_TRUE(result.latents.defined());
     EXPECT_EQ(result.step_seconds.size(), static_cast<size_t>(request.num_inference_steps));
+    if (check.on_rank)
+      check.on_rank(comm, pipeline, result);
     const std::vector<at::Tensor> everyone = comm.world().all_gather(result.latents.contiguous());
     if (rank != 0)
       return;
     for (size_t r = 1; r < everyone.size(); ++r)
       EXPECT_TRUE(at::equal(everyone[r], result.latents)) << "rank " << r << " differs from rank 0";
 
-    const GenerationResult serial = PixArtPipeline::load(model, options).generate(request);
+    const GenerationResult serial = PixArtPipeline::load(model, check.options).generate(request);
     ASSERT_EQ(result.latents.sizes(), serial.latents.sizes());
-    const double difference = agreement == Agreement::kOfScale
+    const double difference = check.agreement == Agreement::kOfScale
                                   ? scaled_difference(result.latents, serial.latents)
                                   : (result.latents - serial.latents).abs().max().item<double>();
-    EXPECT_LE(difference, tolerance) << config.describe();
+    EXPECT_TRUE(std::isfinite(difference)) << config.describe();
+    EXPECT_LE(difference, check.tolerance)
+        << config.describe() << ", warm-up " << config.warmup_steps;
     if (request.decode) {
       ASSERT_TRUE(result.images.defined());
       ASSERT_EQ(result.images.sizes(), serial.images.sizes());

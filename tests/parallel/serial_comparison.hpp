@@ -6,7 +6,9 @@
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
+#include <functional>
 
+#include "parallel/communicator.hpp"
 #include "parallel/parallel_config.hpp"
 #include "pipelines/generation.hpp"
 #include "pipelines/pixart_pipeline.hpp"
@@ -37,15 +39,25 @@ pipelines::GenerationRequest square_request();
 // Not square, for the six-head model: 8 × 12 patches, two images of one prompt.
 pipelines::GenerationRequest wide_request();
 
+// How a run is compared with serial, and what a test adds on each rank.
+struct SerialCheck {
+  double tolerance = kSerialTolerance;
+  Agreement agreement = Agreement::kOfScale;
+  pipelines::PipelineOptions options;  // of the serial and the parallel pipelines
+  // Passed to the parallel generation on every rank.
+  pipelines::GenerationCallbacks callbacks;
+  // Every rank, after its generation and before the comparison.
+  std::function<void(Communicator&, const pipelines::PixArtPipeline&,
+                     const pipelines::GenerationResult&)>
+      on_rank;
+};
+
 // Runs `request` on a group with `config` and checks on rank 0 that the
 // whole batch's latents (and images, when decoded) are the serial run's
-// within `tolerance` (of their scale, or absolutely), and that every rank
-// holds the same latents. Serial and parallel pipelines are loaded with
-// `options`.
+// within `check.tolerance` (of their scale, or absolutely), and that every
+// rank holds the same latents.
 void expect_serial_result(const std::filesystem::path& folder, const ParallelConfig& config,
                           const pipelines::GenerationRequest& request,
-                          double tolerance = kSerialTolerance,
-                          Agreement agreement = Agreement::kOfScale,
-                          const pipelines::PipelineOptions& options = {});
+                          const SerialCheck& check = {});
 
 }  // namespace xdit::parallel::testing
