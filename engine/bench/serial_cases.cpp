@@ -10,8 +10,10 @@
 
 #include "bench/flops.hpp"
 #include "bench/memory.hpp"
+#include "bench/op_breakdown.hpp"
 #include "bench/timed_attention.hpp"
 #include "bench/timing.hpp"
+#include "core/large_allocation_reuse.hpp"
 #include "core/torch_compat.hpp"
 #include "io/synthetic_weights.hpp"
 #include "models/attention.hpp"
@@ -192,10 +194,16 @@ Record pixart_step_case(const BenchSettings& settings, const std::string& name, 
   TimedAttention timed(local);
   std::vector<double> attention_seconds;
   GemmProbe probe;
+  const LargeAllocationReuse reuse;  // as in the pipeline's denoising loop
+  const auto step = [&] { model.forward(latent, text, timestep, mask, {}, {}, &timed); };
   const Timing timing = time_against_gemm(
-      settings, probe, [&] { model.forward(latent, text, timestep, mask, {}, {}, &timed); },
-      [&] { timed.reset(); }, [&] { attention_seconds.push_back(timed.seconds()); });
+      settings, probe, step, [&] { timed.reset(); },
+      [&] { attention_seconds.push_back(timed.seconds()); });
   const MemoryUsage memory = memory_usage();
+  // One more step, observed op by op (the observation costs a little, so it
+  // is not among the timed ones).
+  OpBreakdown breakdown;
+  const double observed_seconds = time_once(step).wall_seconds;
 
   const StepFlops flops = pixart_step_flops(config, kCfgBatch, tokens, kTextTokens);
   Record record{name,
@@ -210,6 +218,8 @@ Record pixart_step_case(const BenchSettings& settings, const std::string& name, 
   add_rate(record, flops.total(), timing, probe);
   record.add("self_attention_share", "self-attention share of step time",
              attention_seconds[timing.best_index()] / timing.best());
+  record.add("breakdown_seconds", "one observed step, by kind of op", observed_seconds, "s");
+  add_breakdown(record, breakdown, observed_seconds);
   record.add("gflop_per_step", "work per step", flops.total() / kGiga, "GFLOP");
   record.add("gflop_linear", "  linear layers", flops.linear / kGiga, "GFLOP");
   record.add("gflop_self_attention", "  self-attention", flops.self_attention / kGiga, "GFLOP");

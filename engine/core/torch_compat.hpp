@@ -3,6 +3,7 @@
 // Debian bookworm ships 1.13 (CPU), GPU users bring a 2.x CUDA build.
 
 #include <ATen/core/grad_mode.h>
+#include <c10/core/Allocator.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
 
@@ -34,5 +35,23 @@ using InferenceGuard = c10::InferenceMode;
 #else
 #define XDIT_C10D_BACKEND ::c10d::ProcessGroup
 #endif
+
+// c10::Allocator::allocate lost its const in 2.3, when copy_data became a
+// pure virtual too. An allocator derives from this and implements
+// allocate_bytes once.
+class CpuAllocatorBase : public c10::Allocator {
+ public:
+#if XDIT_TORCH_AT_LEAST(2, 3)
+  c10::DataPtr allocate(size_t bytes) override { return allocate_bytes(bytes); }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+#else
+  c10::DataPtr allocate(size_t bytes) const override { return allocate_bytes(bytes); }
+#endif
+
+ protected:
+  virtual c10::DataPtr allocate_bytes(size_t bytes) const = 0;
+};
 
 }  // namespace xdit::compat

@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "core/error.hpp"
+#include "core/large_allocation_reuse.hpp"
 #include "core/torch_compat.hpp"
 #include "models/chunked_conv.hpp"
 #include "parallel/communicator.hpp"
@@ -388,8 +389,10 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
     if (callbacks.on_latents)
       callbacks.on_latents(x, done);
   };
-  const at::Tensor denoised =
-      parallel::make_runner(comm)->denoise(*transformer_, latents, inputs, loop);
+  const at::Tensor denoised = [&] {
+    const LargeAllocationReuse reuse;  // every step allocates the same sizes
+    return parallel::make_runner(comm)->denoise(*transformer_, latents, inputs, loop);
+  }();
   result.latents = data.all_gather(denoised, 0);
   if (!request.decode || !decodes())
     return result;
