@@ -60,6 +60,7 @@ ImageSettings read_image_settings(const std::filesystem::path& path) {
   // An image of `xdit generate`: the group spec is spread over the record.
   const io::Config config(record, source + " [xdit]");
   out.spec.model = config.get_or<std::string>("model", out.spec.model);
+  out.spec.device = config.get_or<std::string>("device", out.spec.device);
   out.spec.dtype = config.get_or<std::string>("dtype", out.spec.dtype);
   out.spec.world_size = config.get_or<int>("world_size", 1);
   if (record.contains("parallel"))

@@ -1,5 +1,6 @@
 #include "workers/generate_settings.hpp"
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "schedulers/scheduler.hpp"
 
@@ -87,7 +88,17 @@ void add_generate_flags(CLI::App& command, GenerateSettings& settings) {
                   "pil: PNG image(s); latent: the final latents as safetensors")
       ->capture_default_str();
   command.add_option("--output,-o", settings.output, "Output file")->capture_default_str();
-  command.add_option("--dtype", group.dtype, "float32 or bfloat16")->capture_default_str();
+  command
+      .add_option("--device", group.device,
+                  "auto, cpu, cuda or cuda:N (auto: the GPU when one is visible; on a "
+                  "machine's group, rank r takes cuda:r)")
+      ->capture_default_str();
+  command
+      .add_option("--dtype", group.dtype,
+                  "auto, float32, bfloat16 or float16 (auto: bfloat16 on GPUs, float32 on CPUs)")
+      ->capture_default_str();
+  command.add_flag("--text_encoder_on_cpu", group.text_encoder_on_cpu,
+                   "Run the text encoder on the CPU in float32 (saves its GPU memory)");
   command.add_option("--variant", group.variant, "Weights variant, e.g. fp16");
   command.add_option("--scheduler", group.scheduler,
                      "Scheduler class instead of the model's (DPMSolverMultistepScheduler, "
@@ -100,7 +111,7 @@ void finish_settings(GenerateSettings& settings) {
     throw UsageError("--output_type '" + settings.output_type +
                      "' is not supported (pil or latent)");
   }
-  dtype_from_name(settings.group.dtype);  // refuse before any work starts
+  resolve_dtype(settings.group.dtype, at::kCPU);  // refuse a misspelling before any work starts
   settings.request.use_resolution_binning = !settings.no_resolution_binning;
   settings.request.decode = settings.output_type == "pil";
 }
@@ -115,6 +126,7 @@ nlohmann::json settings_json(const GenerateSettings& settings, const std::string
                              const pipelines::GenerationResult& result) {
   nlohmann::json json = pipelines::to_json(settings.request);
   json["model"] = settings.group.model;
+  json["device"] = settings.group.device;
   json["dtype"] = settings.group.dtype;
   json["scheduler"] = scheduler_class;
   json["height"] = result.height;

@@ -1,24 +1,20 @@
 #include "workers/group_spec.hpp"
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "io/config.hpp"
 
 namespace xdit::workers {
 
-pipelines::PipelineOptions GroupSpec::pipeline_options() const {
+pipelines::PipelineOptions GroupSpec::pipeline_options(int local_rank) const {
+  const ComputeTarget target = resolve_target(device, dtype, local_rank);
   pipelines::PipelineOptions options;
-  options.dtype = dtype_from_name(dtype);
+  options.device = target.device;
+  options.dtype = target.dtype;
+  options.text_encoder_on_cpu = text_encoder_on_cpu;
   if (!scheduler.empty())
     options.scheduler_class = scheduler;
   return options;
-}
-
-at::ScalarType dtype_from_name(const std::string& name) {
-  if (name == "float32" || name == "fp32")
-    return at::kFloat;
-  if (name == "bfloat16" || name == "bf16")
-    return at::kBFloat16;
-  throw UsageError("--dtype '" + name + "' is not supported (float32 or bfloat16)");
 }
 
 nlohmann::json to_json(const parallel::ParallelConfig& c) {
@@ -58,7 +54,9 @@ parallel::ParallelConfig parallel_config_from_json(const nlohmann::json& json,
 nlohmann::json to_json(const GroupSpec& spec) {
   return {{"model", spec.model},
           {"variant", spec.variant},
+          {"device", spec.device},
           {"dtype", spec.dtype},
+          {"text_encoder_on_cpu", spec.text_encoder_on_cpu},
           {"scheduler", spec.scheduler},
           {"parallel", to_json(spec.parallel)},
           {"world_size", spec.world_size},
@@ -70,7 +68,9 @@ GroupSpec group_spec_from_json(const nlohmann::json& json, const std::string& so
   GroupSpec spec;
   spec.model = config.get<std::string>("model");
   spec.variant = config.get_or<std::string>("variant", "");
+  spec.device = config.get_or<std::string>("device", spec.device);
   spec.dtype = config.get_or<std::string>("dtype", spec.dtype);
+  spec.text_encoder_on_cpu = config.get_or<bool>("text_encoder_on_cpu", false);
   spec.scheduler = config.get_or<std::string>("scheduler", "");
   const io::Config parallel = config.child("parallel");
   spec.parallel = parallel_config_from_json(parallel.json(), parallel.source());

@@ -19,18 +19,19 @@ struct GroupSpec {
   // resolves it once and sends the folder to the workers.
   std::string model = "builtin:tiny-pixart";
   std::string variant;            // weights variant ("fp16"); empty: the default weights
-  std::string dtype = "float32";  // of the transformer and text encoder
+  std::string device = "auto";  // --device: auto, cpu, cuda or cuda:N (core/device.hpp)
+  std::string dtype = "auto";   // --dtype of the transformer and text encoder
+  bool text_encoder_on_cpu = false;
   std::string scheduler;          // scheduler class; empty: the model's
   parallel::ParallelConfig parallel;
   int world_size = 1;
   // Bounds the rendezvous and every collective of the workers.
   std::chrono::milliseconds comm_timeout = std::chrono::minutes(5);
 
-  pipelines::PipelineOptions pipeline_options() const;
+  // The options of the rank with this LOCAL_RANK (its GPU, when on GPUs).
+  // UsageError naming --device or --dtype when they cannot be had here.
+  pipelines::PipelineOptions pipeline_options(int local_rank = 0) const;
 };
-
-// "float32"/"fp32" or "bfloat16"/"bf16"; UsageError naming --dtype otherwise.
-at::ScalarType dtype_from_name(const std::string& name);
 
 nlohmann::json to_json(const parallel::ParallelConfig& config);
 parallel::ParallelConfig parallel_config_from_json(const nlohmann::json& json,

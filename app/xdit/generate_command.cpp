@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -29,6 +30,7 @@ struct GenerateOptions {
   workers::GenerateSettings settings;
   int nproc = 1;
   int threads = 0;
+  std::string gpus;  // --gpus 0,2: CUDA_VISIBLE_DEVICES of this process and its workers
 };
 
 void write_outputs(const workers::GenerateSettings& settings, const io::ModelFolder& folder,
@@ -105,6 +107,9 @@ int run_on_group(const GenerateOptions& options, const io::ModelFolder& folder) 
 
 int run_generate(GenerateOptions options) {
   auto& settings = options.settings;
+  // Before anything asks CUDA for its devices; workers inherit it.
+  if (!options.gpus.empty())
+    ::setenv("CUDA_VISIBLE_DEVICES", options.gpus.c_str(), 1);
   workers::finish_settings(settings);
   if (options.nproc < 1)
     throw UsageError("--nproc " + std::to_string(options.nproc) + " is not a number of processes");
@@ -130,6 +135,9 @@ CommandRunner add_generate_command(CLI::App& app) {
       ->capture_default_str();
   command->add_option("--threads", options->threads,
                       "Compute threads (default: all cores; with --nproc, per worker: 1)");
+  command->add_option("--gpus", options->gpus,
+                      "GPUs to run on, e.g. 0,2 (sets CUDA_VISIBLE_DEVICES; rank r takes the "
+                      "r-th of them)");
   return [options] { return run_generate(*options); };
 }
 

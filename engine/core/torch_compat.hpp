@@ -2,6 +2,7 @@
 // Every difference between the LibTorch versions we build against lives here:
 // Debian bookworm ships 1.13 (CPU), GPU users bring a 2.x CUDA build.
 
+#include <ATen/core/Tensor.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/core/Allocator.h>
 #include <c10/core/InferenceMode.h>
@@ -35,6 +36,14 @@ using InferenceGuard = c10::InferenceMode;
 #else
 #define XDIT_C10D_BACKEND ::c10d::ProcessGroup
 #endif
+
+// LibTorch's fused attention (flash, cuDNN or memory-efficient, as it
+// picks), with an additive float mask and an explicit scale: 2.1 on. The
+// 1.13 line has none; it has no CUDA either, so only device tensors, which
+// that line cannot make, would ever ask for it.
+bool has_fused_attention();
+at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           const at::Tensor& bias, double scale);
 
 // c10::Allocator::allocate lost its const in 2.3, when copy_data became a
 // pure virtual too. An allocator derives from this and implements

@@ -174,6 +174,12 @@ Weights Weights::sub(std::string_view name) const {
   return child;
 }
 
+Weights Weights::to(at::Device device) const {
+  Weights moved = *this;
+  moved.device_ = device;
+  return moved;
+}
+
 std::string Weights::key(std::string_view name) const {
   return prefix_ + std::string(name);
 }
@@ -199,7 +205,7 @@ void Weights::check(const std::string& full_key, const std::vector<int64_t>& sha
 at::Tensor Weights::get(std::string_view name, const std::vector<int64_t>& shape) const {
   const std::string full_key = key(name);
   check(full_key, shape);
-  at::Tensor tensor = source_->load(full_key).to(dtype_);
+  at::Tensor tensor = source_->load(full_key).to(device_, dtype_);
   *handed_out_ += static_cast<int64_t>(tensor.nbytes());
   return tensor;
 }
@@ -229,7 +235,7 @@ at::Tensor Weights::get_shard(std::string_view name, const std::vector<int64_t>&
   check(full_key, shape);
   // A slice of dimension 0 may stay a view of the source; `contiguous` and
   // `to` copy no more than the slice.
-  at::Tensor shard = source_->load_slice(full_key, dim, index * size, size).contiguous().to(dtype_);
+  at::Tensor shard = source_->load_slice(full_key, dim, index * size, size).contiguous().to(device_, dtype_);
   *handed_out_ += static_cast<int64_t>(shard.nbytes());
   return shard;
 }

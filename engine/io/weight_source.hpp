@@ -101,6 +101,9 @@ class Weights {
 
   // A view of the sub-module `name` ("transformer_blocks.3", "attn1").
   Weights sub(std::string_view name) const;
+  // This view, handing tensors out on `device` (each copied there straight
+  // from the source's mapping: no whole host copy is made on the way).
+  Weights to(at::Device device) const;
 
   // The tensor `name` under this view, checked against `shape`, in the
   // model's dtype. Throws WeightError naming file, key, expected and found.
@@ -115,6 +118,7 @@ class Weights {
 
   bool contains(std::string_view name) const;
   at::ScalarType dtype() const { return dtype_; }
+  at::Device device() const { return device_; }
   const std::string& prefix() const { return prefix_; }
   const WeightSource& source() const { return *source_; }
 
@@ -135,6 +139,7 @@ class Weights {
 
   std::shared_ptr<const WeightSource> source_;
   at::ScalarType dtype_;
+  at::Device device_ = at::kCPU;
   std::string prefix_;
   std::shared_ptr<std::set<std::string>> used_;
   std::shared_ptr<int64_t> handed_out_;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "core/torch_compat.hpp"
 #include "models/attention_kernel.hpp"
 
 namespace xdit::models {
@@ -131,6 +132,12 @@ PartialAttention attention_partial(const at::Tensor& q_in, const at::Tensor& k_i
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& bias, double scale) {
+  if (!q.device().is_cpu() && compat::has_fused_attention()) {
+    // On a GPU LibTorch's fused kernels do this better than any loop of ours.
+    RECORD_USER_SCOPE("xdit::attention");
+    return compat::fused_attention(q, k, v, bias.defined() ? bias.to(q.scalar_type()) : bias,
+                                   scale);
+  }
   return attention_partial(q, k, v, bias, scale).out;
 }
 

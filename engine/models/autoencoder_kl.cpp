@@ -162,6 +162,7 @@ at::Tensor VaeDecoder::forward(const at::Tensor& z, SpatialOps& ops) const {
 AutoencoderKL::AutoencoderKL(AutoencoderKLConfig config, const io::Weights& weights, Parts parts)
     : config_(std::move(config)),
       dtype_(weights.dtype()),
+      device_(weights.device()),
       decoder_(config_, weights.sub("decoder")) {
   const int64_t latent = config_.latent_channels;
   if (parts == Parts::kEncoderAndDecoder) {
@@ -186,7 +187,7 @@ at::Tensor AutoencoderKL::decode(const at::Tensor& z) const {
 
 at::Tensor AutoencoderKL::decode(const at::Tensor& z, SpatialOps& ops) const {
   check_input(z, config_.latent_channels, "decode's latents");
-  at::Tensor h = z.to(dtype_);
+  at::Tensor h = z.to(device_, dtype_);
   if (post_quant_conv_)
     h = (*post_quant_conv_)(h);
   return decoder_.forward(h, ops);
@@ -199,7 +200,7 @@ EncoderOutput AutoencoderKL::encode(const at::Tensor& x) const {
   }
   check_input(x, config_.in_channels, "encode's images");
   SpatialOps local;
-  at::Tensor moments = encoder_->forward(x.to(dtype_), local);
+  at::Tensor moments = encoder_->forward(x.to(device_, dtype_), local);
   if (quant_conv_)
     moments = (*quant_conv_)(moments);
   const int64_t latent = config_.latent_channels;

@@ -96,6 +96,8 @@ class AutoencoderKL {
 
   const AutoencoderKLConfig& config() const { return config_; }
   at::ScalarType dtype() const { return dtype_; }
+  // Where its weights live; inputs are moved there.
+  at::Device device() const { return device_; }
   bool has_encoder() const { return encoder_.has_value(); }
 
   // z: [B, latent_channels, h, w], already unscaled -> image
@@ -112,6 +114,7 @@ class AutoencoderKL {
  private:
   AutoencoderKLConfig config_;
   at::ScalarType dtype_;
+  at::Device device_;
   std::optional<VaeEncoder> encoder_;
   std::optional<Conv2d> quant_conv_;
   VaeDecoder decoder_;

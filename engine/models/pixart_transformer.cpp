@@ -130,6 +130,7 @@ PixArtTransformer::PixArtTransformer(PixArtConfig config, const io::Weights& wei
     : config_(std::move(config)),
       stage_(stage),
       dtype_(weights.dtype()),
+      device_(weights.device()),
       norm_out_(LayerNorm::plain(config_.inner_dim(), kOutputNormEps)) {
   const int64_t bytes_before = weights.bytes_handed_out();
   stage_.last_layer = stage.last_layer.value_or(config_.num_layers);
@@ -221,8 +222,9 @@ PixArtConditioning PixArtTransformer::condition(const at::Tensor& timestep,
     batch = text.size(0);
     conditioning.text =
         caption_projection_
-            ? (*caption_projection_)(text.to(dtype_)).reshape({batch, -1, config_.inner_dim()})
-            : text.to(dtype_);
+            ? (*caption_projection_)(text.to(device_, dtype_))
+                  .reshape({batch, -1, config_.inner_dim()})
+            : text.to(device_, dtype_);
     const at::Tensor& mask = encoder_attention_mask;
     if (mask.defined()) {
       const int64_t length = text.size(1);
@@ -233,7 +235,7 @@ PixArtConditioning PixArtTransformer::condition(const at::Tensor& timestep,
                          std::to_string(length) + "] (0/1) or [" + std::to_string(batch) + ", 1, " +
                          std::to_string(length) + "] (bias), got " + shape_of(mask));
       }
-      const at::Tensor values = mask.to(dtype_);
+      const at::Tensor values = mask.to(device_, dtype_);
       conditioning.text_bias =
           (keep_mask ? (1 - values) * kMaskedBias : values).reshape({batch, 1, 1, length});
     }
@@ -242,8 +244,9 @@ PixArtConditioning PixArtTransformer::condition(const at::Tensor& timestep,
     throw UsageError("timestep must hold 1 or " + std::to_string(batch) + " values, got " +
                      shape_of(timestep));
   }
-  const at::Tensor timesteps = timestep.reshape({-1}).expand({batch});
-  AdaLayerNormSingleOutput ada = adaln_single_(timesteps, resolution, aspect_ratio);
+  const auto here = [&](const at::Tensor& t) { return t.defined() ? t.to(device_) : t; };
+  const at::Tensor timesteps = here(timestep.reshape({-1}).expand({batch}));
+  AdaLayerNormSingleOutput ada = adaln_single_(timesteps, here(resolution), here(aspect_ratio));
   conditioning.modulation = std::move(ada.modulation);
   conditioning.embedded_timestep = std::move(ada.embedded_timestep);
   return conditioning;
@@ -252,7 +255,7 @@ PixArtConditioning PixArtTransformer::condition(const at::Tensor& timestep,
 at::Tensor PixArtTransformer::embed(const at::Tensor& latent, const PatchRows& rows) const {
   if (!pos_embed_)
     throw UsageError("this PixArt stage does not hold the patch embedding");
-  return (*pos_embed_)(latent, rows);
+  return (*pos_embed_)(latent.to(device_), rows);
 }
 
 at::Tensor PixArtTransformer::run_block(int64_t layer, const at::Tensor& tokens,

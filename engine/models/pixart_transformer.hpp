@@ -95,6 +95,8 @@ class PixArtTransformer {
   // The stage held, with last_layer resolved.
   const PixArtStage& stage() const { return stage_; }
   at::ScalarType dtype() const { return dtype_; }
+  // Where its weights live; inputs are moved there.
+  at::Device device() const { return device_; }
   bool holds_whole_model() const;
   // Bytes of the tensors this instance holds (its stage and tensor shard):
   // the transformer's share of a rank's memory in the reports.
@@ -146,6 +148,7 @@ class PixArtTransformer {
   PixArtConfig config_;
   PixArtStage stage_;
   at::ScalarType dtype_;
+  at::Device device_;
   AdaLayerNormSingle adaln_single_;
   std::optional<TextProjection> caption_projection_;
   std::optional<PatchEmbed> pos_embed_;

@@ -168,7 +168,10 @@ at::Tensor t5_relative_position_bucket(const at::Tensor& relative_position, int6
 }
 
 T5Encoder::T5Encoder(const T5Config& config, const io::Weights& weights)
-    : config_(config), dtype_(weights.dtype()), activation_(config.activation("T5Config")) {
+    : config_(config),
+      dtype_(weights.dtype()),
+      device_(weights.device()),
+      activation_(config.activation("T5Config")) {
   config_.validate("T5Config");
   const int64_t d_model = config_.d_model;
   const int64_t inner = config_.num_heads * config_.d_kv;
@@ -209,7 +212,7 @@ T5Encoder::T5Encoder(const T5Config& config, const io::Weights& weights)
 }
 
 at::Tensor T5Encoder::position_bias(int64_t length) const {
-  const at::Tensor positions = at::arange(length, at::TensorOptions().dtype(at::kLong));
+  const at::Tensor positions = at::arange(length, relative_attention_bias_.options().dtype(at::kLong));
   // [query, key] = key position - query position.
   const at::Tensor relative = positions.unsqueeze(0) - positions.unsqueeze(1);
   const at::Tensor buckets = t5_relative_position_bucket(
@@ -256,7 +259,7 @@ at::Tensor T5Encoder::forward(const at::Tensor& input_ids, const at::Tensor& att
       !at::isIntegralType(input_ids.scalar_type(), /*includeBool=*/false)) {
     throw UsageError("T5Encoder: input_ids must be a non-empty [batch, length] integer tensor");
   }
-  const at::Tensor ids = input_ids.to(at::kLong);
+  const at::Tensor ids = input_ids.to(device_, at::kLong);
   if (ids.numel() > 0 &&
       (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= config_.vocab_size)) {
     throw UsageError("T5Encoder: input_ids outside the vocabulary [0, " +
@@ -274,7 +277,7 @@ at::Tensor T5Encoder::forward(const at::Tensor& input_ids, const at::Tensor& att
     // Masked keys get the dtype's lowest value, not -inf, as transformers
     // does: a row with every key masked still averages instead of NaN.
     const at::Tensor blocked =
-        (1.0 - attention_mask.to(dtype_)).mul(lowest_value(dtype_)).view({batch, 1, 1, length});
+        (1.0 - attention_mask.to(device_, dtype_)).mul(lowest_value(dtype_)).view({batch, 1, 1, length});
     bias = bias + blocked;
   }
 

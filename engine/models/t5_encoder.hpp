@@ -71,6 +71,8 @@ class T5Encoder {
 
   const T5Config& config() const { return config_; }
   at::ScalarType dtype() const { return dtype_; }
+  // Where its weights live; inputs are moved there.
+  at::Device device() const { return device_; }
 
  private:
   struct Block {
@@ -90,6 +92,7 @@ class T5Encoder {
 
   T5Config config_;
   at::ScalarType dtype_;
+  at::Device device_;
   T5Activation activation_;
   at::Tensor embed_tokens_;             // [vocab_size, d_model]
   at::Tensor relative_attention_bias_;  // [num_buckets, num_heads]

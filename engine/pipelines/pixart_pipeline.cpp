@@ -64,9 +64,10 @@ void expect_class(const io::ModelFolder& folder, std::string_view component,
 // config does not describe the checkpoint.
 template <typename Model, typename Config, typename... Extra>
 std::unique_ptr<Model> load_model(const io::ModelFolder& folder, std::string_view component,
-                                  at::ScalarType dtype, Extra... extra) {
+                                  at::ScalarType dtype, at::Device device,
+                                  Extra... extra) {
   const Config config = Config::from_config(folder.config(component));
-  const io::Weights weights(folder.weights(component), dtype);
+  const io::Weights weights = io::Weights(folder.weights(component), dtype).to(device);
   auto model = std::make_unique<Model>(config, weights, extra...);
   weights.expect_all_used();
   return model;
@@ -209,6 +210,12 @@ PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
     throw UsageError("a PixArt rank needs a communicator made with its mesh");
   rank.comm = comm;
   const parallel::Mesh& mesh = *comm->mesh();
+  if (!options.device.is_cpu() && mesh.world_size() > 1) {
+    throw UsageError("--device " + options.device.str() + " with " +
+                     std::to_string(mesh.world_size()) +
+                     " ranks: the parallel methods do not run on GPUs yet (NCCL comes next); "
+                     "run one process on the GPU, or the group with --device cpu");
+  }
   parallel::make_runner(*comm);  // refuse a method without a runner at load, not per request
 
   pipeline.variant_ = variant_of(folder);
@@ -220,13 +227,17 @@ PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
   pipeline.tokenizer_ = std::make_unique<models::T5Tokenizer>(
       models::T5Tokenizer::from_folder(folder.directory("tokenizer")));
   pipeline.text_encoder_ =
-      load_model<models::T5Encoder, models::T5Config>(folder, "text_encoder", options.dtype);
+      options.text_encoder_on_cpu
+          ? load_model<models::T5Encoder, models::T5Config>(folder, "text_encoder", at::kFloat,
+                                                            at::kCPU)
+          : load_model<models::T5Encoder, models::T5Config>(folder, "text_encoder",
+                                                            options.dtype, options.device);
   rank.tensor_sums = std::make_unique<parallel::GroupPartialSums>(comm->group(Dim::kTensor));
   // A PipeFusion stage reads only its own layers (the whole model otherwise).
   const auto num_layers =
       static_cast<int>(models::PixArtConfig::from_config(folder.config("transformer")).num_layers);
   pipeline.transformer_ = load_model<models::PixArtTransformer, models::PixArtConfig>(
-      folder, "transformer", options.dtype,
+      folder, "transformer", options.dtype, options.device,
       parallel::pipeline_stage(mesh.config(), num_layers, mesh.coord(Dim::kPipeline)),
       parallel::tensor_shard(mesh, *rank.tensor_sums));
 
@@ -238,7 +249,8 @@ PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
     // The VAE decodes in float32 when its config asks for it (half precision
     // overflows in the SD VAE), as diffusers' pipelines upcast it.
     const auto vae_dtype = vae_config.force_upcast ? at::kFloat : options.dtype;
-    const io::Weights vae_weights(folder.weights("vae"), vae_dtype);
+    const io::Weights vae_weights =
+        io::Weights(folder.weights("vae"), vae_dtype).to(options.device);
     pipeline.vae_ = std::make_unique<models::AutoencoderKL>(vae_config, vae_weights,
                                                             models::AutoencoderKL::Parts::kDecoder);
     vae_weights.expect_all_used();
@@ -282,7 +294,8 @@ PromptEmbeddings PixArtPipeline::encode_texts(const std::vector<std::string>& te
     preprocessed.push_back(models::preprocess_prompt(text));
   const models::T5Tokens tokens = tokenizer_->encode(preprocessed, max_sequence_length);
   at::Tensor embeddings = text_encoder_->forward(tokens.input_ids, tokens.attention_mask);
-  return {embeddings.to(transformer_->dtype()), tokens.attention_mask};
+  return {embeddings.to(transformer_->device(), transformer_->dtype()),
+          tokens.attention_mask.to(transformer_->device())};
 }
 
 at::Tensor PixArtPipeline::prepare_latents(int64_t batch, int64_t height, int64_t width,
@@ -316,7 +329,7 @@ at::Tensor PixArtPipeline::decode(const at::Tensor& latents) const {
   } else {
     image = vae_->decode(z);
   }
-  return (image.to(at::kFloat) / 2 + 0.5).clamp_(0, 1);
+  return (image.to(at::kCPU, at::kFloat) / 2 + 0.5).clamp_(0, 1);
 }
 
 GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
@@ -366,7 +379,8 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
   const at::Tensor latents =
       prepare_latents(static_cast<int64_t>(batch.size()), size.generated_height,
                       size.generated_width, request.seed, *scheduler)
-          .narrow(0, first_row, rows);
+          .narrow(0, first_row, rows)
+          .to(transformer_->device());
 
   const auto& config = transformer_->config();
   parallel::PixArtInputs inputs{prompt.embeddings, prompt.mask, {}, {}};
@@ -387,13 +401,13 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
     if (callbacks.on_step)
       callbacks.on_step({done, steps, seconds});
     if (callbacks.on_latents)
-      callbacks.on_latents(x, done);
+      callbacks.on_latents(x.to(at::kCPU), done);
   };
   const at::Tensor denoised = [&] {
     const LargeAllocationReuse reuse;  // every step allocates the same sizes
     return parallel::make_runner(comm)->denoise(*transformer_, latents, inputs, loop);
   }();
-  result.latents = data.all_gather(denoised, 0);
+  result.latents = data.all_gather(denoised, 0).to(at::kCPU);
   if (!request.decode || !decodes())
     return result;
 
