@@ -2,9 +2,10 @@
 # One entry point for a fresh Debian bookworm machine: installs what is
 # missing (apt), configures, builds, then runs the requested job.
 #
-#   scripts/dev.sh demo   generate an image with the built-in model
-#   scripts/dev.sh test   run the whole test suite (what CI runs)
-#   scripts/dev.sh build  only install and build
+#   scripts/dev.sh demo   build only what `xdit generate` needs, then
+#                         generate an image with the built-in model
+#   scripts/dev.sh test   build everything, run the whole test suite (what CI runs)
+#   scripts/dev.sh build  only install and build everything
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,19 +38,38 @@ install_missing_packages() {
   fi
 }
 
+# What `xdit generate` runs: the CLI, the worker it starts for --nproc, and
+# the SentencePiece bridge it loads at run time. The whole tree (tests,
+# benchmarks, the Studio) takes several times longer on a small machine.
+demo_targets=(xdit xdit-worker xdit_sentencepiece_bridge)
+
+# Builds the given targets, or everything without arguments.
 build_tree() {
   cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
-  cmake --build "$build" -j "$(nproc)"
+  local targets=()
+  (($#)) && targets=(--target "$@")
+  cmake --build "$build" -j "$(nproc)" "${targets[@]}"
+}
+
+# Where the demo image is and what it shows.
+describe_image() {
+  local png=$1 prompt=$2 width height
+  # A PNG's width and height: big-endian 32-bit integers at bytes 16-23 (IHDR).
+  read -r width height < <(od -An -tu4 --endian=big -j16 -N8 "$png")
+  echo "Wrote $png: ${width}x${height} px, prompt \"$prompt\"."
+  echo "builtin:tiny-pixart has random weights, so the image is a texture, not a picture of" \
+    "the prompt; give --model a downloaded PixArt folder for that (README: Using it)."
 }
 
 case "${1:-}" in
   demo)
     install_missing_packages
-    build_tree
+    build_tree "${demo_targets[@]}"
     mkdir -p "$repo/out"
-    time "$build/app/xdit" generate --model builtin:tiny-pixart \
-      --prompt "a lighthouse on a cliff at sunset, oil painting" \
+    prompt="a lighthouse on a cliff at sunset, oil painting"
+    time "$build/app/xdit" generate --model builtin:tiny-pixart --prompt "$prompt" \
       --num_inference_steps 20 --seed 42 --output "$repo/out/demo.png"
+    describe_image "$repo/out/demo.png" "$prompt"
     ;;
   test)
     install_missing_packages

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -29,7 +30,10 @@ namespace {
 // end-of-file before one.
 class Inbox {
  public:
-  explicit Inbox(ControlChannel& channel) : channel_(channel) {
+  // `store_file`: the launcher's rendezvous file, removed with its directory
+  // should the launcher die first (killed, it cannot remove them itself).
+  Inbox(ControlChannel& channel, std::filesystem::path store_file)
+      : channel_(channel), store_file_(std::move(store_file)) {
     std::thread([this] { read(); }).detach();
   }
 
@@ -57,6 +61,7 @@ class Inbox {
       }
       if (channel_.closed()) {
         spdlog::warn("the launcher closed the control channel; exiting");
+        remove_launcher_leftovers();
         end_process(kExitLauncherGone);
       }
       std::lock_guard lock(mutex_);
@@ -72,7 +77,18 @@ class Inbox {
     }
   }
 
+  // Every rank may try; the first wins, the others find nothing. Only the
+  // file and then the directory if empty: never more than the launcher made.
+  void remove_launcher_leftovers() noexcept {
+    if (store_file_.empty())
+      return;
+    std::error_code ignored;
+    std::filesystem::remove(store_file_, ignored);
+    std::filesystem::remove(store_file_.parent_path(), ignored);
+  }
+
   ControlChannel& channel_;
+  std::filesystem::path store_file_;
   std::mutex mutex_;
   std::condition_variable arrived_;
   std::deque<Message> messages_;
@@ -140,7 +156,7 @@ T expect(Message message, const char* when) {
 
 void serve_launcher(const RankEnvironment& environment) {
   ControlChannel channel(*environment.control_fd);
-  Inbox inbox(channel);
+  Inbox inbox(channel, environment.store_file);
   try {
     const auto setup = expect<SetupMessage>(inbox.pop(), "before setup");
     RankWorker worker(environment, setup.spec);

@@ -10,7 +10,6 @@
 #include <cstring>
 #include <optional>
 #include <thread>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "parallel/parallel_config.hpp"
 #include "pipelines/builtin_models.hpp"
@@ -27,6 +26,8 @@ namespace {
 // How often the launcher looks at its children between messages: the delay
 // in noticing a worker that died without closing its channel first.
 constexpr int kPollMilliseconds = 100;
+
+constexpr const char* kStoreFileName = "store";
 
 GroupSpec resolved(GroupSpec spec) {
   spec.model = pipelines::resolve_model(spec.model).string();
@@ -67,17 +68,8 @@ Launcher::Launcher(GroupSpec spec, LaunchOptions options)
   auto [wake_read, wake_write] = make_wake_pipe();
   wake_read_ = std::move(wake_read);
   wake_write_ = std::move(wake_write);
-  if (spec_.world_size > 1) {
-    // Port 0: the kernel picks a free port while the store binds it, so no
-    // other process can take it between choosing and serving.
-    c10d::TCPStoreOptions store_options;
-    store_options.port = 0;
-    store_options.isServer = true;
-    store_options.waitWorkers = false;
-    store_options.timeout = spec_.comm_timeout;
-    store_ = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", store_options);
-    master_port_ = store_->getPort();
-  }
+  if (spec_.world_size > 1)
+    rendezvous_ = PrivateDirectory("xdit-group-");
   start_workers();
 }
 
@@ -99,7 +91,7 @@ void Launcher::start_workers() {
     WorkerSlot slot;
     slot.rank = rank;
     slot.world_size = spec_.world_size;
-    slot.master_port = master_port_;
+    slot.store_file = store_file();
     if (pin)
       slot.cpu_core = cores[rank];
     slot.threads = std::max(options_.threads_per_worker, 1);
@@ -118,6 +110,12 @@ void Launcher::start_workers() {
     worker.channel = std::move(mine);
   }
   send_all(SetupMessage{spec_});
+}
+
+std::filesystem::path Launcher::store_file() const {
+  if (rendezvous_.path().empty())
+    return {};
+  return rendezvous_.path() / kStoreFileName;
 }
 
 std::vector<pid_t> Launcher::pids() const {
@@ -310,7 +308,8 @@ void Launcher::shut_down(bool politely) noexcept {
     }
   }
   drain_errors();
-  store_.reset();
+  // Every worker has been reaped: no one reads the file any more.
+  rendezvous_.reset();
 }
 
 bool Launcher::wait_exits(std::chrono::milliseconds timeout) noexcept {

@@ -35,11 +35,8 @@
 #include "pipelines/generation.hpp"
 #include "workers/control_protocol.hpp"
 #include "workers/group_spec.hpp"
+#include "workers/private_directory.hpp"
 #include "workers/unique_fd.hpp"
-
-namespace c10d {
-class TCPStore;
-}  // namespace c10d
 
 namespace xdit::workers {
 
@@ -76,8 +73,8 @@ class Launcher {
  public:
   // Resolves spec.model (a built-in name is written on first use), checks
   // the degrees against spec.world_size (UsageError, before any process
-  // starts), serves the rendezvous store on a free port and starts the
-  // workers. Throws WorkerError when a worker cannot be started.
+  // starts), makes the rendezvous directory and starts the workers. Throws
+  // WorkerError when a worker cannot be started.
   explicit Launcher(GroupSpec spec, LaunchOptions options = {});
   ~Launcher();
   Launcher(const Launcher&) = delete;
@@ -85,7 +82,9 @@ class Launcher {
 
   // spec.model is the resolved folder.
   const GroupSpec& spec() const { return spec_; }
-  int master_port() const { return master_port_; }
+  // The file the ranks meet through (a c10d::FileStore in a directory of
+  // mode 0700, removed when the group stops); empty for a group of one.
+  std::filesystem::path store_file() const;
   // Process ids by rank (for tests and diagnostics).
   std::vector<pid_t> pids() const;
   // False once stopped (by stop(), cancel() or a failure): a new group is needed.
@@ -135,8 +134,9 @@ class Launcher {
   GroupSpec spec_;
   LaunchOptions options_;
   io::ModelFolder folder_;
-  c10::intrusive_ptr<c10d::TCPStore> store_;  // the rendezvous, as torchrun's agent serves it
-  int master_port_ = 0;
+  // The rendezvous: a file, not a TCPStore, whose server would listen on
+  // every interface. Declared before the workers, so it outlives them.
+  PrivateDirectory rendezvous_;
   std::vector<Worker> workers_;
   bool running_ = false;
   bool ready_ = false;

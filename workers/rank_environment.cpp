@@ -51,7 +51,12 @@ class Reader {
   const EnvironmentLookup& lookup_;
 };
 
+// Where the group meets: the launcher's file, else MASTER_ADDR:MASTER_PORT.
 void read_master(const Reader& env, RankEnvironment& out) {
+  if (const char* file = env.raw("XDIT_STORE_FILE")) {
+    out.store_file = file;
+    return;
+  }
   if (out.world_size == 1)
     return;
   const std::string why = "a group of " + std::to_string(out.world_size) +
@@ -75,6 +80,7 @@ parallel::Rendezvous RankEnvironment::rendezvous(std::chrono::milliseconds timeo
   r.timeout = timeout;
   r.rank0_serves_store = !agent_store;
   r.store_prefix = store_prefix;
+  r.store_file = store_file;
   return r;
 }
 

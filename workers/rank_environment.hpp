@@ -4,10 +4,11 @@
 // with no other change:
 //
 //   xdit launcher   RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
-//                   MASTER_ADDR, MASTER_PORT, TORCHELASTIC_USE_AGENT_STORE=True
-//                   (the launcher serves the store), XDIT_CONTROL_FD,
-//                   XDIT_CPU_CORE, XDIT_COMPUTE_THREADS
-//   torchrun        the same variables but the xdit ones; with
+//                   XDIT_STORE_FILE (the group meets through the launcher's
+//                   file store, in place of MASTER_ADDR and MASTER_PORT),
+//                   XDIT_CONTROL_FD, XDIT_CPU_CORE, XDIT_COMPUTE_THREADS
+//   torchrun        RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE,
+//                   MASTER_ADDR, MASTER_PORT; with
 //                   TORCHELASTIC_USE_AGENT_STORE=True the store is the agent's
 //                   and rank 0 only connects to it
 //   Slurm (srun)    SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID,
@@ -37,6 +38,9 @@ struct RankEnvironment {
   // torchrun's agent store: "/worker/attempt_<TORCHELASTIC_RESTART_COUNT>",
   // as torch.distributed uses it, so a restarted group starts afresh.
   std::string store_prefix;
+  // XDIT_STORE_FILE: a group on this machine, meeting through this file; no
+  // MASTER_ADDR or MASTER_PORT then (see parallel::Rendezvous::store_file).
+  std::string store_file;
   std::string launcher;  // "xdit", "torchrun", "slurm" or "none", for messages
   std::optional<int> control_fd;
   std::optional<int> cpu_core;  // pin to this core (the xdit launcher's choice)

@@ -27,8 +27,12 @@ RankWorker::RankWorker(const RankEnvironment& environment, const GroupSpec& spec
     : rank_(environment.rank) {
   const auto start = std::chrono::steady_clock::now();
   const parallel::Mesh mesh(spec.parallel, environment.world_size, environment.rank);
-  spdlog::info("joining {} ({} processes) at {}:{}", spec.parallel.describe(),
-               environment.world_size, environment.master_addr, environment.master_port);
+  const std::string where =
+      environment.store_file.empty()
+          ? environment.master_addr + ":" + std::to_string(environment.master_port)
+          : environment.store_file;
+  spdlog::info("joining {} ({} processes) at {}", spec.parallel.describe(), environment.world_size,
+               where);
   comm_ = std::make_unique<parallel::Communicator>(environment.rendezvous(spec.comm_timeout), mesh);
   const io::ModelFolder folder(spec.model, spec.variant);
   pipeline_ = std::make_unique<pipelines::PixArtPipeline>(

@@ -25,6 +25,8 @@ constexpr std::string_view kOwnVariables[] = {"RANK",
                                               "TORCHELASTIC_RESTART_COUNT",
                                               "OMP_NUM_THREADS",
                                               "OPENBLAS_NUM_THREADS",
+                                              "NCCL_SOCKET_IFNAME",
+                                              "XDIT_STORE_FILE",
                                               "XDIT_CONTROL_FD",
                                               "XDIT_CPU_CORE",
                                               "XDIT_COMPUTE_THREADS"};
@@ -51,10 +53,13 @@ std::vector<std::string> worker_environment(const WorkerSlot& slot) {
   set("WORLD_SIZE", std::to_string(slot.world_size));
   set("LOCAL_RANK", std::to_string(slot.rank));
   set("LOCAL_WORLD_SIZE", std::to_string(slot.world_size));
-  set("MASTER_ADDR", "127.0.0.1");
-  set("MASTER_PORT", std::to_string(slot.master_port));
-  // The launcher serves the store, as torchrun's agent does.
-  set("TORCHELASTIC_USE_AGENT_STORE", "True");
+  // No MASTER_ADDR/MASTER_PORT: a local group meets through a file, so that
+  // nothing of it listens beyond loopback (see parallel::Rendezvous).
+  if (!slot.store_file.empty())
+    set("XDIT_STORE_FILE", slot.store_file.string());
+  // NCCL's bootstrap (CUDA builds) would otherwise listen on the first
+  // network interface it finds; Gloo is kept on loopback by the store file.
+  set("NCCL_SOCKET_IFNAME", "lo");
   set("XDIT_CONTROL_FD", std::to_string(kWorkerControlFd));
   set("XDIT_COMPUTE_THREADS", std::to_string(slot.threads));
   // Thread pools that start before the worker sets its threads size

@@ -1,6 +1,7 @@
 #pragma once
 // How the launcher starts one worker: which executable, which environment
-// (the torchrun contract plus the xdit control variables), which core.
+// (torchrun's rank variables, the launcher's rendezvous file in place of
+// MASTER_ADDR/MASTER_PORT, the xdit control variables), which core.
 
 #include <filesystem>
 #include <optional>
@@ -16,7 +17,8 @@ inline constexpr int kWorkerControlFd = 3;
 struct WorkerSlot {
   int rank = 0;
   int world_size = 1;
-  int master_port = 0;
+  // The group's rendezvous file (XDIT_STORE_FILE); empty for a group of one.
+  std::filesystem::path store_file;
   std::optional<int> cpu_core;
   int threads = 1;
   int control_fd = -1;  // the worker's end of its channel, in this process

@@ -12,7 +12,11 @@ bool is_loopback(const std::string& addr) {
   return addr == "localhost" || addr == "::1" || addr.rfind("127.", 0) == 0;
 }
 
-std::shared_ptr<gloo::transport::Device> make_gloo_device(const std::string& master_addr) {
+std::shared_ptr<gloo::transport::Device> make_gloo_device(const std::string& master_addr,
+                                                          BackendFactory::Reach reach) {
+  // Bound to 127.0.0.1, Gloo's listener and connections stay on loopback.
+  if (reach == BackendFactory::Reach::kThisMachine)
+    return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
   if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME"); interface && *interface) {
     return c10d::ProcessGroupGloo::createDeviceForInterface(interface);
   }
@@ -25,11 +29,11 @@ std::shared_ptr<gloo::transport::Device> make_gloo_device(const std::string& mas
 
 }  // namespace
 
-BackendFactory::BackendFactory(c10::DeviceType device, const std::string& master_addr,
+BackendFactory::BackendFactory(c10::DeviceType device, const std::string& master_addr, Reach reach,
                                std::chrono::milliseconds timeout)
     : device_(device), timeout_(timeout) {
   if (device_ == c10::DeviceType::CPU) {
-    gloo_device_ = make_gloo_device(master_addr);
+    gloo_device_ = make_gloo_device(master_addr, reach);
     return;
   }
 #ifdef XDIT_WITH_CUDA

@@ -26,10 +26,16 @@ namespace xdit::parallel {
 
 class BackendFactory {
  public:
-  // `master_addr` chooses Gloo's network interface: loopback for a local
-  // group; otherwise the interface named by GLOO_SOCKET_IFNAME (as in
-  // PyTorch) or the one this host's name resolves to.
-  BackendFactory(c10::DeviceType device, const std::string& master_addr,
+  // Who the group's members are: processes on this machine only (a group the
+  // launcher started), or possibly on other hosts (torchrun, Slurm).
+  enum class Reach { kThisMachine, kNetwork };
+
+  // Chooses Gloo's listening address. kThisMachine: 127.0.0.1, always (no
+  // socket of a local group may be reachable from the network). kNetwork: the
+  // interface named by GLOO_SOCKET_IFNAME (as in PyTorch), else loopback when
+  // `master_addr` is a loopback address, else the address this host's name
+  // resolves to.
+  BackendFactory(c10::DeviceType device, const std::string& master_addr, Reach reach,
                  std::chrono::milliseconds timeout);
   ~BackendFactory();
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -30,14 +31,37 @@ void check(const Rendezvous& r) {
     throw UsageError("rank " + std::to_string(r.rank) + " of a group of " +
                      std::to_string(r.world_size) + " processes is impossible");
   }
-  if (r.world_size > 1 && (r.master_port < 1 || r.master_port > 65535)) {
+  if (r.world_size > 1 && r.store_file.empty() && (r.master_port < 1 || r.master_port > 65535)) {
     throw UsageError("master port " + std::to_string(r.master_port) + " is not a TCP port");
   }
   if (r.timeout.count() <= 0)
     throw UsageError("the communication timeout must be positive");
 }
 
+c10::intrusive_ptr<c10d::Store> with_prefix(const Rendezvous& r,
+                                            c10::intrusive_ptr<c10d::Store> store) {
+  if (r.store_prefix.empty())
+    return store;
+  return c10::make_intrusive<c10d::PrefixStore>(r.store_prefix, std::move(store));
+}
+
+c10::intrusive_ptr<c10d::Store> join_file_store(const Rendezvous& r) {
+  try {
+    // No worker count: the file belongs to whoever made its directory (the
+    // launcher removes both), so no rank deletes it on its way out while
+    // another may still be reading it.
+    auto store = c10::make_intrusive<c10d::FileStore>(r.store_file, -1);
+    store->setTimeout(r.timeout);
+    return with_prefix(r, std::move(store));
+  } catch (...) {
+    throw CommError("rank " + std::to_string(r.rank) + " could not open the rendezvous file " +
+                    r.store_file + ": " + message_of(std::current_exception()));
+  }
+}
+
 c10::intrusive_ptr<c10d::Store> join_store(const Rendezvous& r) {
+  if (!r.store_file.empty())
+    return join_file_store(r);
   c10d::TCPStoreOptions options;
   options.port = static_cast<std::uint16_t>(r.master_port);
   options.isServer = r.rank0_serves_store && r.rank == 0;
@@ -46,10 +70,7 @@ c10::intrusive_ptr<c10d::Store> join_store(const Rendezvous& r) {
   options.waitWorkers = false;
   options.timeout = r.timeout;
   try {
-    auto store = c10::make_intrusive<c10d::TCPStore>(r.master_addr, options);
-    if (r.store_prefix.empty())
-      return store;
-    return c10::make_intrusive<c10d::PrefixStore>(r.store_prefix, store);
+    return with_prefix(r, c10::make_intrusive<c10d::TCPStore>(r.master_addr, options));
   } catch (...) {
     const std::string where = r.master_addr + ":" + std::to_string(r.master_port);
     throw CommError("rank " + std::to_string(r.rank) + " could not " +
@@ -83,8 +104,10 @@ Communicator::Communicator(const Rendezvous& rendezvous, std::optional<Mesh> mes
   if (world_size_ > 1) {
     ignore_sigpipe();
     store_ = join_store(rendezvous);
-    backends_ =
-        std::make_unique<BackendFactory>(rendezvous.device, rendezvous.master_addr, timeout_);
+    const auto reach = rendezvous.store_file.empty() ? BackendFactory::Reach::kNetwork
+                                                     : BackendFactory::Reach::kThisMachine;
+    backends_ = std::make_unique<BackendFactory>(rendezvous.device, rendezvous.master_addr, reach,
+                                                 timeout_);
   }
   std::vector<int> everyone(world_size_);
   for (int r = 0; r < world_size_; ++r)

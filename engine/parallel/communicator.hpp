@@ -1,9 +1,10 @@
 #pragma once
 // A rank's membership in the process group, as one RAII object: it joins the
-// TCPStore rendezvous, forms the world group and one group per mesh dimension
-// (c10d: Gloo on CPU, NCCL on CUDA), and tears them down when destroyed. The
-// parallel methods reach other ranks only through its groups, so that every
-// byte is counted in one CommStats and every wait is bounded by a timeout.
+// rendezvous store (TCP, or a file for a group on one machine), forms the
+// world group and one group per mesh dimension (c10d: Gloo on CPU, NCCL on
+// CUDA), and tears them down when destroyed. The parallel methods reach
+// other ranks only through its groups, so that every byte is counted in one
+// CommStats and every wait is bounded by a timeout.
 
 #include <c10/core/DeviceType.h>
 #include <c10/util/intrusive_ptr.h>
@@ -43,6 +44,13 @@ struct Rendezvous {
   // agent store needs "/worker/attempt_<restart count>", so that a restarted
   // group never meets the keys of the attempt before.
   std::string store_prefix;
+  // A group on this machine that meets through this file (a c10d::FileStore,
+  // the launcher's, in a directory only its user can enter) rather than a TCP
+  // store: the rendezvous opens no socket, and Gloo listens on 127.0.0.1
+  // only, whatever GLOO_SOCKET_IFNAME says. LibTorch's TCPStore server binds
+  // every interface and cannot be told otherwise, so a local group must not
+  // use one. Empty: the TCP store at master_addr:master_port (torchrun, Slurm).
+  std::string store_file;
   // CPU: Gloo. CUDA: NCCL, in builds with XDIT_WITH_CUDA.
   c10::DeviceType device = c10::DeviceType::CPU;
 };

@@ -5,7 +5,9 @@
 #include <signal.h>
 
 #include <fstream>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include "../engine/temp_folder.hpp"
 #include "worker_test_support.hpp"
@@ -72,8 +74,13 @@ RunningCli start_cli(const TempFolder& temp) {
                   "100000",
                   "-o",
                   (temp / "never.png").string()};
-  for (char** e = environ; *e; ++e)
-    options.env.emplace_back(*e);
+  for (char** e = environ; *e; ++e) {
+    if (std::string_view(*e).rfind("TMPDIR=", 0) != 0)
+      options.env.emplace_back(*e);
+  }
+  // The launcher's rendezvous directory goes here, where a test can look.
+  std::filesystem::create_directories(temp / "tmp");
+  options.env.push_back("TMPDIR=" + (temp / "tmp").string());
   options.log = temp / "cli.log";
   RunningCli run{ChildProcess::spawn(options), {}};
   // Until the workers are denoising: then both exist and the group is busy.
@@ -93,6 +100,14 @@ bool running(pid_t pid) {
     return false;
   const auto close = line.rfind(')');
   return close != std::string::npos && line.at(close + 2) != 'Z';
+}
+
+// What the group left in its TMPDIR: nothing, however it ended.
+std::vector<std::string> leftovers(const TempFolder& temp) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(temp / "tmp"))
+    names.push_back(entry.path().filename().string());
+  return names;
 }
 
 void expect_gone_within(const std::vector<pid_t>& pids, std::chrono::seconds limit) {
@@ -115,6 +130,7 @@ TEST(CliInterrupt, CtrlCStopsTheWholeGroup) {
   EXPECT_TRUE(contains(read_bytes(temp / "cli.log"), "interrupted (Interrupt)"))
       << read_bytes(temp / "cli.log");
   expect_gone_within(run.workers, std::chrono::seconds(1));
+  EXPECT_EQ(leftovers(temp), std::vector<std::string>{});
 }
 
 TEST(CliInterrupt, WorkersEndWithAKilledLauncher) {
@@ -125,6 +141,8 @@ TEST(CliInterrupt, WorkersEndWithAKilledLauncher) {
   ASSERT_TRUE(run.cli.wait_for(std::chrono::seconds(10)));
   // Nobody stops them: each sees its control channel close.
   expect_gone_within(run.workers, std::chrono::seconds(30));
+  // They also remove the rendezvous file the launcher could not.
+  EXPECT_EQ(leftovers(temp), std::vector<std::string>{});
 }
 
 }  // namespace

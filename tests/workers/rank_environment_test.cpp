@@ -94,8 +94,7 @@ TEST(RankEnvironment, SlurmVariables) {
 TEST(RankEnvironment, TheLauncherAddsItsControlVariables) {
   const auto env = read({{"RANK", "1"},
                          {"WORLD_SIZE", "2"},
-                         {"MASTER_ADDR", "127.0.0.1"},
-                         {"MASTER_PORT", "40000"},
+                         {"XDIT_STORE_FILE", "/tmp/xdit-group-abc/store"},
                          {"XDIT_CONTROL_FD", "3"},
                          {"XDIT_CPU_CORE", "1"},
                          {"XDIT_COMPUTE_THREADS", "2"},
@@ -104,6 +103,15 @@ TEST(RankEnvironment, TheLauncherAddsItsControlVariables) {
   EXPECT_EQ(env.control_fd, 3);
   EXPECT_EQ(env.cpu_core, 1);
   EXPECT_EQ(env.compute_threads, 2);
+  // A local group meets through the launcher's file, with no address or port.
+  const auto r = env.rendezvous(std::chrono::seconds(1));
+  EXPECT_EQ(r.store_file, "/tmp/xdit-group-abc/store");
+}
+
+TEST(RankEnvironment, WithoutAStoreFileTheGroupMeetsOverTcp) {
+  const auto env = read(
+      {{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "29511"}});
+  EXPECT_EQ(env.rendezvous(std::chrono::seconds(1)).store_file, "");
 }
 
 TEST(RankEnvironment, MissingOrBrokenVariablesAreNamed) {
