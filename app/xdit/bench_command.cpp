@@ -16,10 +16,12 @@
 #include <string>
 #include <vector>
 
+#include "bench/gpu_cases.hpp"
 #include "bench/record.hpp"
 #include "bench/serial_cases.hpp"
 #include "bench/vae_cases.hpp"
 #include "core/error.hpp"
+#include "core/gpu_info.hpp"
 #include "core/threads.hpp"
 #include "io/atomic_write.hpp"
 #include "models/attention_kernel.hpp"
@@ -36,6 +38,7 @@ struct BenchOptions {
   std::vector<std::string> cases;
   bool list = false;
   std::optional<std::string> json_path;
+  std::string device = "cpu";  // cuda: the GPU cases instead of the CPU ones
 };
 
 std::string cpu_model() {
@@ -79,6 +82,8 @@ nlohmann::ordered_json environment_json(const BenchOptions& options) {
   environment["threads"] = options.threads;
   environment["torch"] = TORCH_VERSION;
   environment["attention_simd"] = attention_simd();
+  if (options.device == "cuda")
+    environment["gpu"] = gpu_name(0);
   environment["warmup"] = options.settings.warmup;
   environment["repeats"] = options.settings.repeats;
   environment["seed"] = options.settings.seed;
@@ -155,9 +160,16 @@ void run_quality(const BenchOptions& options, nlohmann::ordered_json& records) {
 }
 
 int run_bench(const BenchOptions& options) {
-  std::vector<bench::BenchCase> all = bench::serial_cases();
-  for (auto& c : bench::vae_cases())
-    all.push_back(std::move(c));
+  if (options.device != "cpu" && options.device != "cuda")
+    throw UsageError("xdit bench: --device " + options.device + " (cpu or cuda)");
+  std::vector<bench::BenchCase> all;
+  if (options.device == "cuda") {
+    all = bench::gpu_cases();
+  } else {
+    all = bench::serial_cases();
+    for (auto& c : bench::vae_cases())
+      all.push_back(std::move(c));
+  }
   if (options.list) {
     list_cases(all);
     return 0;
@@ -243,6 +255,11 @@ CommandRunner add_bench_command(CLI::App& app) {
   command->add_option("--cases", options->cases, "Run only these cases (see --list)")
       ->delimiter(',');
   command->add_flag("--list", options->list, "List the cases and exit");
+  command
+      ->add_option("--device", options->device,
+                   "cpu: the engine's CPU cases; cuda: a bfloat16 GEMM and PixArt-XL steps at "
+                   "1024 and 2048 px on the first visible GPU")
+      ->capture_default_str();
   command->add_option("--json", options->json_path, "Also write the figures as JSON to this file");
   return [options] { return run_bench(*options); };
 }

@@ -29,8 +29,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 // PixArt-XL/2 sampled with classifier-free guidance: the conditional and
 // unconditional halves form a batch of two; prompts are T5-XXL embeddings.
-constexpr int64_t kCfgBatch = 2;
-constexpr int64_t kTextTokens = 120;
+constexpr int64_t kCfgBatch = kPixArtCfgBatch;
+constexpr int64_t kTextTokens = kPixArtTextTokens;
 constexpr int64_t kCaptionChannels = 4096;
 constexpr int64_t kHeads = 16;
 constexpr int64_t kHeadDim = 72;
@@ -151,29 +151,11 @@ Record attention_case(const BenchSettings& settings, int64_t tokens) {
   return record;
 }
 
-// PixArt-XL/2's shape (diffusers' PixArtTransformer2DModel defaults) with
-// `layers` blocks. No size conditioning, as in PixArt-Σ: its embeddings are
-// a few small products either way.
-models::PixArtConfig pixart_xl(int64_t layers) {
-  models::PixArtConfig config;
-  config.num_attention_heads = kHeads;
-  config.attention_head_dim = kHeadDim;
-  config.in_channels = 4;
-  config.out_channels = 8;  // learned sigma
-  config.num_layers = layers;
-  config.cross_attention_dim = kHeads * kHeadDim;
-  config.patch_size = 2;
-  config.sample_size = 128;
-  config.caption_channels = kCaptionChannels;
-  config.use_additional_conditions = false;
-  return config;
-}
-
 Record pixart_step_case(const BenchSettings& settings, const std::string& name, int64_t pixels,
                         int64_t layers) {
   const compat::InferenceGuard inference;
   const bool peak_reset = reset_peak_memory();
-  const models::PixArtConfig config = pixart_xl(layers);
+  const models::PixArtConfig config = pixart_xl_config(layers);
   auto source = std::make_shared<io::SyntheticWeights>(settings.seed, "random PixArt-XL weights");
   const models::PixArtTransformer model(config, io::Weights(source, at::kFloat));
   double weight_bytes = 0;
@@ -231,6 +213,21 @@ Record pixart_step_case(const BenchSettings& settings, const std::string& name, 
 }
 
 }  // namespace
+
+models::PixArtConfig pixart_xl_config(int64_t layers) {
+  models::PixArtConfig config;
+  config.num_attention_heads = kHeads;
+  config.attention_head_dim = kHeadDim;
+  config.in_channels = 4;
+  config.out_channels = 8;  // learned sigma
+  config.num_layers = layers;
+  config.cross_attention_dim = kHeads * kHeadDim;
+  config.patch_size = 2;
+  config.sample_size = 128;
+  config.caption_channels = kCaptionChannels;
+  config.use_additional_conditions = false;
+  return config;
+}
 
 std::vector<BenchCase> serial_cases() {
   return {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bench/record.hpp"
+#include "models/pixart_transformer.hpp"
 
 namespace xdit::bench {
 
@@ -26,6 +27,14 @@ struct BenchCase {
   // Runs on the compute threads already set (xdit::set_compute_threads).
   std::function<Record(const BenchSettings&)> run;
 };
+
+// PixArt-XL/2's shape (diffusers' PixArtTransformer2DModel defaults) with
+// `layers` blocks. No size conditioning, as in PixArt-Σ: its embeddings are
+// a few small products either way. Sampled with classifier-free guidance,
+// its steps take a batch of 2 and 120 prompt tokens of 4096 channels.
+models::PixArtConfig pixart_xl_config(int64_t layers);
+inline constexpr int64_t kPixArtCfgBatch = 2;
+inline constexpr int64_t kPixArtTextTokens = 120;
 
 // In the order they are meant to run: gemm, attention_1024, attention_4096,
 // pixart_xl_256px, pixart_xl_1024px_4_layers.
