@@ -407,7 +407,9 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
     const LargeAllocationReuse reuse;  // every step allocates the same sizes
     return parallel::make_runner(comm)->denoise(*transformer_, latents, inputs, loop);
   }();
-  result.latents = data.all_gather(denoised, 0).to(at::kCPU);
+  // Only the ranks that finish the model hold latents (not PipeFusion's first stages).
+  const at::Tensor gathered = data.all_gather(denoised, 0);
+  result.latents = gathered.defined() ? gathered.to(at::kCPU) : gathered;
   if (!request.decode || !decodes())
     return result;
 
