@@ -12,7 +12,7 @@
 #include "schedulers/flow_match_euler_discrete.hpp"
 #include "schedulers/scheduler_config.hpp"
 #include "schedulers/timestep_spacing.hpp"
-#include "verify/conformance.hpp"
+#include "support/reference_check.hpp"
 
 namespace xdit::schedulers {
 namespace {
@@ -24,12 +24,7 @@ io::Config config_from(const std::string& json) {
 }
 
 void expect_golden(const std::string& name) {
-  const auto report = verify::verify_reference(kGoldenDir + name + ".safetensors");
-  for (const auto& output : report.outputs) {
-    EXPECT_TRUE(output.problem.empty()) << name << " " << output.name << ": " << output.problem;
-    EXPECT_LE(output.max_abs_error, report.tolerance) << name << " " << output.name;
-  }
-  EXPECT_TRUE(report.passed()) << name;
+  xdit::testing::expect_matches_reference(kGoldenDir + name + ".safetensors");
 }
 
 TEST(SchedulerGolden, DpmSolverPixArt) {
