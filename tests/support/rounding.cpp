@@ -32,16 +32,8 @@ double gamma(int64_t n, double unit) {
   return nu / (1 - nu);
 }
 
-double sum_bound(int64_t n, double magnitude, double unit) {
+double rounding_bound(int64_t n, double magnitude, double unit) {
   return gamma(n, unit) * magnitude;
-}
-
-double reorder_bound(int64_t n, double magnitude, double unit) {
-  return 2 * sum_bound(n, magnitude, unit);
-}
-
-at::Tensor matmul_bound(const at::Tensor& a, const at::Tensor& b, double unit) {
-  return at::matmul(a.to(at::kDouble).abs(), b.to(at::kDouble).abs()).mul_(gamma(a.size(-1), unit));
 }
 
 at::Tensor linear_bound(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
@@ -88,8 +80,9 @@ double bound_ratio(const at::Tensor& actual, const at::Tensor& expected, const a
   return ratio.numel() == 0 ? 0.0 : ratio.max().item<double>();
 }
 
-double measured_error_bound(const at::Tensor& f32, const at::Tensor& f64) {
-  return verify::kOtherOrderFactor * max_difference(f32, f64) + kFloat32Unit * max_magnitude(f64);
+double measured_error_bound(const at::Tensor& f32, const at::Tensor& f64, double unit) {
+  return verify::kOtherOrderFactor * (unit / kFloat32Unit) * max_difference(f32, f64) +
+         unit * max_magnitude(f64);
 }
 
 double measured_reorder_bound(const at::Tensor& f32, const at::Tensor& f64) {
@@ -98,10 +91,6 @@ double measured_reorder_bound(const at::Tensor& f32, const at::Tensor& f64) {
 
 double scaled_reorder_bound(const at::Tensor& f32, const at::Tensor& f64) {
   return measured_reorder_bound(f32, f64) / scale_of(f32);
-}
-
-double network_reorder_bound(int64_t reduction_length, int64_t passes) {
-  return static_cast<double>(passes) * 2 * gamma(reduction_length);
 }
 
 }  // namespace xdit::testing

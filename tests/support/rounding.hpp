@@ -14,8 +14,7 @@
 //   value, so within twice it of each other.
 // - A whole model, whose Σ|terms| cannot be followed term by term: the
 //   float32 error of the reference computation is measured against its
-//   float64 twin in the same run, or a per-layer bound is summed over the
-//   reductions a value passes through.
+//   float64 twin in the same run.
 
 #include <ATen/core/Tensor.h>
 
@@ -35,14 +34,10 @@ double unit_roundoff(at::ScalarType dtype);
 // compound to. Throws when n·unit reaches 1 (no bound left).
 double gamma(int64_t n, double unit = kFloat32Unit);
 
-// |computed - exact| for a sum or dot product of n terms whose absolute
-// values add up to `magnitude`.
-double sum_bound(int64_t n, double magnitude, double unit = kFloat32Unit);
-// |a - b| for two evaluations of that sum in different orders.
-double reorder_bound(int64_t n, double magnitude, double unit = kFloat32Unit);
-
-// Per element of at::matmul(a, b), in float64: γ_n (|a| |b|), n = a.size(-1).
-at::Tensor matmul_bound(const at::Tensor& a, const at::Tensor& b, double unit = kFloat32Unit);
+// |computed - exact| for n roundings: a sum or dot product of n terms (in
+// any order) whose absolute values add up to `magnitude`, or a chain of n
+// products, quotients and roots whose result is `magnitude`.
+double rounding_bound(int64_t n, double magnitude, double unit = kFloat32Unit);
 
 // Per element of at::linear(x, weight, bias) in float32, in float64:
 // γ_(n+1+extra) (|x| |weight|^T + |bias|), n = x.size(-1): the products, the
@@ -77,20 +72,15 @@ double bound_ratio(const at::Tensor& actual, const at::Tensor& expected, const a
 // verify::kOtherOrderFactor times the measured error, plus one rounding of
 // the largest output (verify/conformance.hpp, which holds the golden vectors
 // to the same).
-// |other - f64|, for another float32 evaluation `other`.
-double measured_error_bound(const at::Tensor& f32, const at::Tensor& f64);
+// |other - f64|, for another float32 evaluation `other`. With a larger
+// `unit`, for an evaluation in bfloat16 (weights and activations stored in
+// it, products and sums in float32, as the CPU kernels do): it rounds at
+// most where float32 does, each rounding up to unit / 2^-24 times larger.
+double measured_error_bound(const at::Tensor& f32, const at::Tensor& f64,
+                            double unit = kFloat32Unit);
 // |other - f32|: verify::reorder_tolerance.
 double measured_reorder_bound(const at::Tensor& f32, const at::Tensor& f64);
 // The same in scaled_difference's units (over the scale of f32).
 double scaled_reorder_bound(const at::Tensor& f32, const at::Tensor& f64);
-
-// A per-layer bound for a whole model, relative to the scale of its output:
-// two float32 evaluations that differ only in summation order, of a network
-// in which a value passes reductions of lengths n_1, n_2, ... (matrix
-// products, norms, attention's sums) `passes` times (denoising steps),
-// differ by at most passes · 2 γ_(Σ n_i) of the output's scale. First order,
-// and taking each reduction's Σ|terms| to be of its activations' scale,
-// which the models' LayerNorms keep at unit size (docs/testing.md).
-double network_reorder_bound(int64_t reduction_length, int64_t passes = 1);
 
 }  // namespace xdit::testing
