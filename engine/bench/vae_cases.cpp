@@ -67,7 +67,7 @@ Record decode_case(const BenchSettings& settings, const std::string& name, int64
 }  // namespace
 
 std::unique_ptr<models::AutoencoderKL> random_vae_decoder(const models::AutoencoderKLConfig& config,
-                                                          uint64_t seed) {
+                                                          uint64_t seed, at::ScalarType dtype) {
   // The model asks SyntheticWeights for its keys and shapes; the 1-D tensors
   // (norm scales, biases) are then perturbed.
   auto synthetic = std::make_shared<io::SyntheticWeights>(seed, "random VAE");
@@ -79,7 +79,7 @@ std::unique_ptr<models::AutoencoderKL> random_vae_decoder(const models::Autoenco
     tensors[key] = tensor.dim() == 1 ? tensor + 0.2 * at::randn(tensor.sizes(), generator) : tensor;
   }
   const io::Weights weights(
-      std::make_shared<io::TensorMapWeights>(std::move(tensors), "random VAE"), at::kFloat);
+      std::make_shared<io::TensorMapWeights>(std::move(tensors), "random VAE"), dtype);
   auto vae = std::make_unique<models::AutoencoderKL>(config, weights,
                                                      models::AutoencoderKL::Parts::kDecoder);
   weights.expect_all_used();

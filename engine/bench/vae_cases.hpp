@@ -17,8 +17,11 @@ namespace xdit::bench {
 // The decoder of an AutoencoderKL of `config` with random weights, the norm
 // scales and every bias random too (not the ones and zeros of
 // io::SyntheticWeights), so that each term of the decoder's math matters.
+// The same seed gives the same values in any `dtype` (float64: the reference
+// against which tests measure float32's rounding).
 std::unique_ptr<models::AutoencoderKL> random_vae_decoder(const models::AutoencoderKLConfig& config,
-                                                          uint64_t seed);
+                                                          uint64_t seed,
+                                                          at::ScalarType dtype = at::kFloat);
 
 // builtin:tiny-pixart's VAE config (written to the cache on first use).
 models::AutoencoderKLConfig builtin_vae_config();

@@ -15,7 +15,7 @@ namespace xdit::models {
 // Attention of some queries over a subset of the keys.
 struct PartialAttention {
   at::Tensor out;  // [B, H, Lq, Dv], normalised over the keys seen so far
-  at::Tensor lse;  // [B, H, Lq] float32: log of the softmax denominator
+  at::Tensor lse;  // [B, H, Lq] float32 (float64 for float64): log of the softmax denominator
 };
 
 // q: [B, H, Lq, D]; k: [B, H, Lk, D]; v: [B, H, Lk, Dv] (any strides: the
@@ -23,7 +23,9 @@ struct PartialAttention {
 // `bias` is added to the scores and broadcasts to [B, H, Lq, Lk] (undefined
 // for none; -inf masks a key). `scale` multiplies the scores before the bias
 // is added (1/sqrt(D) usually; 1 for T5). float32, bfloat16 and float16 in,
-// the same dtype out; the arithmetic is float32. A query whose every key is
+// the same dtype out; the arithmetic is float32. float64 (for reference runs
+// in tests) is computed in float64 by plain ATen operations over the whole
+// score matrix, and its lse is float64. A query whose every key is
 // masked gets a zero output and a very negative (finite) lse, so that merging
 // it with attention over other keys gives exactly that attention.
 PartialAttention attention_partial(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

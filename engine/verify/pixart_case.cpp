@@ -7,8 +7,8 @@ namespace xdit::verify {
 
 // The vectors call the model as the PixArt pipelines do: the mask and the
 // size conditions are present only where the pipeline passes them.
-Outputs run_pixart_case(const io::ReferenceVector& vector) {
-  const io::Weights weights = vector.weights(at::kFloat);
+Outputs run_pixart_case(const io::ReferenceVector& vector, at::ScalarType dtype) {
+  const io::Weights weights = vector.weights(dtype);
   const models::PixArtTransformer model(models::PixArtConfig::from_config(vector.config()),
                                         weights);
   weights.expect_all_used();

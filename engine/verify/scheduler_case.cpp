@@ -34,18 +34,20 @@ schedulers::TimestepRequest recorded_request(const io::ReferenceVector& vector) 
 }  // namespace
 
 // Replays the recorded model outputs through the scheduler, one step each.
-Outputs run_scheduler_case(const io::ReferenceVector& vector) {
+Outputs run_scheduler_case(const io::ReferenceVector& vector, at::ScalarType dtype) {
   const auto scheduler = schedulers::make_scheduler(vector.config(), vector.class_name());
   scheduler->set_timesteps(recorded_request(vector));
 
-  const at::Tensor model_outputs = vector.input("model_outputs");
+  // The schedule itself (sigmas, timesteps) is float32 whatever `dtype`, as
+  // in diffusers; the steps' arithmetic follows the samples.
+  const at::Tensor model_outputs = vector.input("model_outputs").to(dtype);
   const int64_t steps = scheduler->num_inference_steps();
   if (model_outputs.size(0) != steps) {
     throw FileError(vector.path().string(), "holds " + std::to_string(model_outputs.size(0)) +
                                                 " model outputs for " + std::to_string(steps) +
                                                 " scheduler steps");
   }
-  at::Tensor sample = vector.input("initial_sample");
+  at::Tensor sample = vector.input("initial_sample").to(dtype);
   schedulers::SchedulerState state;
   std::vector<at::Tensor> samples;
   for (int64_t i = 0; i < steps; ++i) {

@@ -3,9 +3,9 @@
 
 namespace xdit::verify {
 
-Outputs run_t5_case(const io::ReferenceVector& vector) {
+Outputs run_t5_case(const io::ReferenceVector& vector, at::ScalarType dtype) {
   const models::T5Config config = models::T5Config::from_config(vector.config());
-  const io::Weights weights = vector.weights();
+  const io::Weights weights = vector.weights(dtype);
   const models::T5Encoder encoder(config, weights);
   weights.expect_all_used();
   // SD3 and Flux call T5 without a mask; the PixArt vectors carry one.

@@ -8,6 +8,7 @@
 
 #include "core/error.hpp"
 #include "pipelines/builtin_models.hpp"
+#include "support/rounding.hpp"
 
 namespace xdit::pipelines {
 namespace {
@@ -82,7 +83,12 @@ TEST(PixArtPipeline, InitialNoiseIsTorchRandnOfTheSeed) {
   const at::Tensor latents = tiny_pipeline().prepare_latents(1, 64, 64, 42, *scheduler);
   // torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(42))[0, 0, 0, :3]
   const at::Tensor expected = at::tensor({1.9269153f, 1.4872841f, 0.9007172f});
-  EXPECT_TRUE(at::allclose(latents[0][0][0].narrow(0, 0, 3), expected, 1e-6, 1e-6));
+  // The same draws: the literals' 8 digits (half an ulp), the Box-Muller
+  // transform's log, root and cosine (an ulp each, where vectorised paths
+  // round differently) and the initial sigma's product: 8 roundings.
+  EXPECT_LE(xdit::testing::bound_ratio(latents[0][0][0].narrow(0, 0, 3), expected,
+                                       xdit::testing::gamma(8) * expected.abs()),
+            1.0);
 }
 
 TEST(PixArtPipeline, GuidanceAndPromptChangeTheResult) {

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -12,24 +13,22 @@
 #include "schedulers/flow_match_euler_discrete.hpp"
 #include "schedulers/scheduler_config.hpp"
 #include "schedulers/timestep_spacing.hpp"
-#include "verify/conformance.hpp"
+#include "support/reference_check.hpp"
+#include "support/rounding.hpp"
 
 namespace xdit::schedulers {
 namespace {
 
 const std::string kGoldenDir = std::string(XDIT_TEST_DATA_DIR) + "/golden/";
 
+using xdit::testing::rounding_bound;
+
 io::Config config_from(const std::string& json) {
   return io::Config(io::parse_json(json, "test"), "scheduler_config.json");
 }
 
 void expect_golden(const std::string& name) {
-  const auto report = verify::verify_reference(kGoldenDir + name + ".safetensors");
-  for (const auto& output : report.outputs) {
-    EXPECT_TRUE(output.problem.empty()) << name << " " << output.name << ": " << output.problem;
-    EXPECT_LE(output.max_abs_error, report.tolerance) << name << " " << output.name;
-  }
-  EXPECT_TRUE(report.passed()) << name;
+  xdit::testing::expect_matches_reference(kGoldenDir + name + ".safetensors");
 }
 
 TEST(SchedulerGolden, DpmSolverPixArt) {
@@ -51,8 +50,10 @@ TEST(SchedulerGolden, CalculateShiftGivesTheFluxVectorsMu) {
   const int64_t seq_len = vector.input("image_seq_len").item<int64_t>();
   EXPECT_DOUBLE_EQ(scheduler.dynamic_shift_mu(seq_len), vector.input("mu").item<double>());
   EXPECT_DOUBLE_EQ(calculate_shift(256, 256, 4096, 0.5, 1.15), 0.5);
-  EXPECT_NEAR(calculate_shift(4096, 256, 4096, 0.5, 1.15), 1.15, 1e-12);
-  EXPECT_NEAR(calculate_shift(4096), 1.16, 1e-12);
+  // A line through two points in float64: a few roundings of terms below 2.
+  const double line = rounding_bound(8, 2.0, xdit::testing::kFloat64Unit);
+  EXPECT_NEAR(calculate_shift(4096, 256, 4096, 0.5, 1.15), 1.15, line);
+  EXPECT_NEAR(calculate_shift(4096), 1.16, line);
 }
 
 // Stepping the whole latent, or each of several row bands with its own state
@@ -123,8 +124,13 @@ TEST(DpmSolver, KarrasSigmasSpanTheTrainingRange) {
   const at::Tensor training =
       at::sqrt((1 - *scheduler->alphas_cumprod()) / *scheduler->alphas_cumprod());
   ASSERT_EQ(sigmas.size(0), 9);
-  EXPECT_NEAR(sigmas[0].item<double>(), training[-1].item<double>(), 1e-4);
-  EXPECT_NEAR(sigmas[7].item<double>(), training[0].item<double>(), 1e-6);
+  // Both from the same float32 alphas_cumprod: sqrt((1 - a) / a) in float32
+  // (1 - a is exact for a near 1, and well conditioned for a near 0) against
+  // the Karras ramp's ends in float64, rounded once: 8 roundings.
+  const double first = training[-1].item<double>();
+  const double last = training[0].item<double>();
+  EXPECT_NEAR(sigmas[0].item<double>(), first, rounding_bound(8, first));
+  EXPECT_NEAR(sigmas[7].item<double>(), last, rounding_bound(8, last));
   EXPECT_EQ(scheduler->timesteps()[0].item<int64_t>(), 999);
   EXPECT_EQ(scheduler->timesteps()[7].item<int64_t>(), 0);
 }
@@ -238,6 +244,16 @@ TEST(EulerByHand, LinspaceInterpolatesSigmasAndStepsAlongTheDerivative) {
   const double s3 = vp_sigma(0.3024);
   const double s15 = (vp_sigma(0.72) + vp_sigma(0.504)) / 2;
   const double s0 = vp_sigma(0.9);
+  // The scheduler's alphas_cumprod are a float32 cumulative product of at
+  // most 4 factors 1 - beta (8 roundings); sqrt((1 - a) / a) amplifies their
+  // error at most 5-fold (a ≤ 0.9: 1 - a amplifies it by a / (1 - a) ≤ 9,
+  // the root halves it), and adds a quotient, a root, the interpolation and
+  // the rounding to float32: 48 roundings bound every value below, of the
+  // magnitude of the terms it adds up.
+  constexpr int64_t kRoundings = 48;
+  const auto near = [](double value, double magnitude = 0) {
+    return rounding_bound(kRoundings, std::max(std::abs(value), magnitude));
+  };
   const at::Tensor timesteps = scheduler.timesteps();
   ASSERT_EQ(timesteps.scalar_type(), at::kFloat);
   EXPECT_FLOAT_EQ(timesteps[0].item<float>(), 3.0f);
@@ -245,24 +261,25 @@ TEST(EulerByHand, LinspaceInterpolatesSigmasAndStepsAlongTheDerivative) {
   EXPECT_FLOAT_EQ(timesteps[2].item<float>(), 0.0f);
   const at::Tensor sigmas = *scheduler.sigmas();
   ASSERT_EQ(sigmas.size(0), 4);
-  EXPECT_NEAR(sigmas[0].item<double>(), s3, 1e-6);
-  EXPECT_NEAR(sigmas[1].item<double>(), s15, 1e-6);
-  EXPECT_NEAR(sigmas[2].item<double>(), s0, 1e-6);
+  EXPECT_NEAR(sigmas[0].item<double>(), s3, near(s3));
+  EXPECT_NEAR(sigmas[1].item<double>(), s15, near(s15));
+  EXPECT_NEAR(sigmas[2].item<double>(), s0, near(s0));
   EXPECT_EQ(sigmas[3].item<double>(), 0.0);
-  EXPECT_NEAR(scheduler.init_noise_sigma(), s3, 1e-6);
+  EXPECT_NEAR(scheduler.init_noise_sigma(), s3, near(s3));
 
   const at::Tensor x = at::full({1, 1, 2, 2}, 1.0);
   const at::Tensor eps = at::full({1, 1, 2, 2}, 0.5);
   EXPECT_NEAR(scheduler.scale_model_input(x, 0)[0][0][0][0].item<double>(),
-              1.0 / std::sqrt(s3 * s3 + 1), 1e-6);
+              1.0 / std::sqrt(s3 * s3 + 1), near(1.0));
   SchedulerState state;
   // Epsilon: x0 = x - sigma·eps, so the derivative is eps and x moves by eps·(sigma' - sigma).
   const at::Tensor x1 = scheduler.step(eps, 0, x, state);
-  EXPECT_NEAR(x1[0][0][1][1].item<double>(), 1.0 + 0.5 * (s15 - s3), 1e-6);
+  const double terms = 1.0 + s3 + s15 + s0;  // of every step's sums
+  EXPECT_NEAR(x1[0][0][1][1].item<double>(), 1.0 + 0.5 * (s15 - s3), near(0, terms));
   const at::Tensor x2 = scheduler.step(eps, 1, x1, state);
-  EXPECT_NEAR(x2[0][0][0][1].item<double>(), 1.0 + 0.5 * (s0 - s3), 1e-6);
+  EXPECT_NEAR(x2[0][0][0][1].item<double>(), 1.0 + 0.5 * (s0 - s3), near(0, terms));
   const at::Tensor x3 = scheduler.step(eps, 2, x2, state);
-  EXPECT_NEAR(x3[0][0][0][0].item<double>(), 1.0 - 0.5 * s3, 1e-6);
+  EXPECT_NEAR(x3[0][0][0][0].item<double>(), 1.0 - 0.5 * s3, near(0, terms));
 }
 
 TEST(EulerByHand, LeadingSpacingAndVPrediction) {
@@ -275,7 +292,10 @@ TEST(EulerByHand, LeadingSpacingAndVPrediction) {
   EXPECT_FLOAT_EQ(scheduler.timesteps()[1].item<float>(), 1.0f);
   const double s3 = vp_sigma(0.3024);
   const double s1 = vp_sigma(0.72);
-  EXPECT_NEAR(scheduler.init_noise_sigma(), std::sqrt(s3 * s3 + 1), 1e-6);
+  // As above: 48 roundings of the magnitude of the terms.
+  constexpr int64_t kRoundings = 48;
+  EXPECT_NEAR(scheduler.init_noise_sigma(), std::sqrt(s3 * s3 + 1),
+              rounding_bound(kRoundings, std::sqrt(s3 * s3 + 1)));
 
   // v-prediction: x0 = v·(-sigma/sqrt(sigma²+1)) + x/(sigma²+1).
   const double x = 2.0;
@@ -284,7 +304,8 @@ TEST(EulerByHand, LeadingSpacingAndVPrediction) {
   const double expected = x + (x - x0) / s3 * (s1 - s3);
   SchedulerState state;
   const at::Tensor next = scheduler.step(at::full({1, 3}, v), 0, at::full({1, 3}, x), state);
-  EXPECT_NEAR(next[0][2].item<double>(), expected, 1e-5);
+  const double terms = x + std::abs(x0) + std::abs((x - x0) / s3 * (s1 - s3));
+  EXPECT_NEAR(next[0][2].item<double>(), expected, rounding_bound(kRoundings, terms));
 }
 
 TEST(TimestepSpacing, FollowsNumpy) {
@@ -303,8 +324,10 @@ TEST(TimestepSpacing, FollowsNumpy) {
   EXPECT_EQ(interp_on_index_grid({0.25, 2.0, 5.0, -1.0}, {1.0, 3.0, 7.0}),
             (std::vector<double>{1.5, 7.0, 7.0, 1.0}));
   const auto karras = karras_sigmas(0.1, 10.0, 3);
-  EXPECT_NEAR(karras.front(), 10.0, 1e-12);
-  EXPECT_NEAR(karras.back(), 0.1, 1e-12);
+  // float64 (s_max^(1/7) + ramp (s_min^(1/7) - s_max^(1/7)))^7: the power 7
+  // multiplies the inner value's few roundings by 7.
+  EXPECT_NEAR(karras.front(), 10.0, rounding_bound(32, 10.0, xdit::testing::kFloat64Unit));
+  EXPECT_NEAR(karras.back(), 0.1, rounding_bound(32, 0.1, xdit::testing::kFloat64Unit));
 }
 
 }  // namespace

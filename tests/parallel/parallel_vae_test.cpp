@@ -1,6 +1,6 @@
 // Patch-parallel VAE decoding (--use_parallel_vae) on real process groups:
 // the bands decoded on 2 and 3 ranks, gathered, are the single-process
-// decode (float32, within 1e-4), for uneven bands and a non-square latent,
+// decode (float32, within its own rounding), for uneven bands and a non-square latent,
 // with and without chunked convolutions; a whole 2-rank generation with it
 // gives the serial run's image.
 
@@ -22,13 +22,12 @@
 #include "pixart_test_models.hpp"
 #include "process_group_harness.hpp"
 #include "serial_comparison.hpp"
+#include "support/rounding.hpp"
 
 namespace xdit::parallel {
 namespace {
 
 using testing::run_process_group;
-
-constexpr double kTolerance = 1e-4;
 
 // Three blocks (4x), groups of 4, mid-block attention: small and unlike the
 // built-in VAE.
@@ -64,8 +63,13 @@ void expect_bands_equal_serial(int ranks, const models::AutoencoderKLConfig& con
     const at::Tensor banded = decode_in_bands(*vae, z, comm.world(), chunk_rows);
     const at::Tensor serial = vae->decode(z);
     ASSERT_EQ(banded.sizes(), serial.sizes()) << "rank " << rank;
-    const double scale = std::max(1.0, serial.abs().max().item<double>());
-    EXPECT_LE((banded - serial).abs().max().item<double>() / scale, kTolerance)
+    // Bands convolve fewer rows at a time, which a BLAS may sum in other
+    // orders: the bar is the whole decode's float32 rounding, measured
+    // against float64.
+    const at::Tensor serial64 =
+        bench::random_vae_decoder(config, 41, at::kDouble)->decode(z.to(at::kDouble));
+    EXPECT_LE(xdit::testing::max_difference(banded, serial),
+              xdit::testing::measured_reorder_bound(serial, serial64))
         << "rank " << rank << " of " << ranks;
   });
 }
@@ -125,7 +129,8 @@ void expect_generation_equals_serial(const ParallelConfig& config) {
                      const pipelines::GenerationResult&) {
     EXPECT_TRUE(pipeline.decodes()) << "rank " << comm.mesh()->rank() << " did not load the VAE";
   };
-  // Images within one 8-bit level of serial's, the latents within 1e-4.
+  // Images within one 8-bit level of serial's, the latents within the serial
+  // run's own rounding.
   testing::expect_serial_result(testing::tiny_pixart_folder(), config, request, check);
 }
 

@@ -11,6 +11,8 @@
 #include "parallel/synchronous_runner.hpp"
 #include "parallel/usp_attention.hpp"
 #include "process_group_harness.hpp"
+#include "support/attention_reference.hpp"
+#include "support/rounding.hpp"
 
 namespace xdit::parallel {
 namespace {
@@ -42,9 +44,12 @@ void expect_sequence_attention_is_exact(int ulysses, int ring, int64_t heads, in
     const double scale = 0.35;
     UspAttention usp(comm.group(Dim::kUlysses), comm.group(Dim::kRing));
     const at::Tensor out = usp.self_attention(0, own(all.q), own(all.k), own(all.v), scale);
-    const at::Tensor expected = own(models::attention(all.q, all.k, all.v, at::Tensor(), scale));
-    ASSERT_EQ(out.sizes(), expected.sizes());
-    EXPECT_TRUE(at::allclose(out, expected, 1e-5, 1e-5));
+    // Within float32's bound of the float64 attention, as the serial kernel
+    // is, with a merge for each further ring block.
+    const xdit::testing::AttentionReference want =
+        xdit::testing::attention_reference(own(all.q), all.k, all.v, {}, scale, ring - 1);
+    ASSERT_EQ(out.sizes(), want.out.sizes());
+    EXPECT_LE(xdit::testing::bound_ratio(out, want.out, want.out_bound), 1.0);
   });
 }
 

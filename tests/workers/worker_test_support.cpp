@@ -58,13 +58,8 @@ bool process_gone(pid_t pid) {
   return ::kill(pid, 0) != 0 && errno == ESRCH;
 }
 
-double max_difference(const at::Tensor& a, const at::Tensor& b) {
-  return (a.to(at::kFloat) - b.to(at::kFloat)).abs().max().item<double>();
-}
-
-double scaled_difference(const at::Tensor& actual, const at::Tensor& expected) {
-  const double scale = std::max(1.0, expected.abs().max().item<double>());
-  return max_difference(actual, expected) / scale;
+parallel::testing::SerialReference serial_reference(const pipelines::GenerationRequest& request) {
+  return parallel::testing::serial_reference(io::ModelFolder(tiny_model()), {}, request);
 }
 
 }  // namespace xdit::workers::testing

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "../parallel/serial_comparison.hpp"
 #include "pipelines/generation.hpp"
 #include "workers/group_spec.hpp"
 #include "workers/launcher.hpp"
@@ -27,11 +28,11 @@ LaunchOptions test_launch_options();
 // Neither running nor a zombie: reaped, or never existed.
 bool process_gone(pid_t pid);
 
-// max |a - b|: for images (uint8 levels).
-double max_difference(const at::Tensor& a, const at::Tensor& b);
-// max |a - b| over the scale of `expected` (at least 1): for latents, which
-// the random-weight model drives to ~1e3, where float32 summation-order
-// differences between methods are ~1e-3 absolute but ~1e-6 of the scale.
-double scaled_difference(const at::Tensor& actual, const at::Tensor& expected);
+// serial_result's latents and how far a worker group's may lie from them, in
+// support/rounding.hpp's scaled_difference: the workers sum in other orders
+// (other thread counts, batches, tensor-parallel partial sums), so the bar
+// is the serial run's own float32 rounding (parallel::testing::
+// serial_reference).
+parallel::testing::SerialReference serial_reference(const pipelines::GenerationRequest& request);
 
 }  // namespace xdit::workers::testing
