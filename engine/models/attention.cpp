@@ -43,8 +43,9 @@ void check_inputs(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   if (dtype != at::kFloat && dtype != at::kBFloat16 && dtype != at::kHalf && dtype != at::kDouble) {
     fail("only float32, bfloat16, float16 and float64 are supported");
   }
-  if (!q.device().is_cpu() || !k.device().is_cpu() || !v.device().is_cpu()) {
-    fail("tensors must be on the CPU");
+  if (k.device() != q.device() || v.device() != q.device() ||
+      (bias.defined() && bias.device() != q.device())) {
+    fail("tensors on different devices");
   }
   if (!bias.defined())
     return;
@@ -76,23 +77,29 @@ at::Tensor output_like(const at::Tensor& q, int64_t dv) {
   return at::empty({q.size(0), q.size(1), q.size(2), dv}, options);
 }
 
-// float64 is for reference runs, against which tests measure float32's
-// rounding (docs/testing.md): the plain formula over the whole score matrix,
-// in float64 throughout, with the kernel's conventions for rows that see no
-// key (zero output, the same very negative lse), so that results compare
-// and merge alike.
-PartialAttention attention_float64(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                   const at::Tensor& bias, double scale) {
+// The plain formula over the whole score matrix, with the kernel's
+// conventions for rows that see no key (zero output, the same very negative
+// lse), so that results compare and merge alike. In float64 it serves
+// reference runs, against which tests measure float32's rounding
+// (docs/testing.md); on a GPU, in float32, the attention whose log-sum-exp a
+// method merges (Ring, stale K/V), until LibTorch's fused kernels that return
+// it are wired in.
+PartialAttention attention_whole_matrix(const at::Tensor& q_in, const at::Tensor& k_in,
+                                        const at::Tensor& v_in, const at::Tensor& bias,
+                                        double scale) {
+  const at::ScalarType compute = q_in.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const at::Tensor q = q_in.to(compute), k = k_in.to(compute), v = v_in.to(compute);
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul_(scale);
   if (bias.defined())
-    scores = scores + bias.to(at::kDouble);
+    scores = scores + bias.to(compute);
   constexpr double kLowest = std::numeric_limits<float>::lowest();
   const at::Tensor row_max =
       scores.size(-1) == 0 ? at::full({q.size(0), q.size(1), q.size(2), 1}, kLowest, q.options())
                            : std::get<0>(scores.max(-1, true)).clamp_min(kLowest);
   const at::Tensor weights = (scores - row_max).exp_();
   const at::Tensor sum = weights.sum(-1, true).clamp_min(std::numeric_limits<float>::min());
-  return {at::matmul(weights, v).div_(sum), (row_max + sum.log()).squeeze(-1)};
+  return {at::matmul(weights, v).div_(sum).to(q_in.scalar_type()),
+          (row_max + sum.log()).squeeze(-1)};
 }
 
 }  // namespace
@@ -103,8 +110,8 @@ PartialAttention attention_partial(const at::Tensor& q_in, const at::Tensor& k_i
   // Named for profilers and the bench's per-kind breakdown (bench/op_breakdown).
   RECORD_USER_SCOPE("xdit::attention");
   check_inputs(q_in, k_in, v_in, bias_in);
-  if (q_in.scalar_type() == at::kDouble)
-    return attention_float64(q_in, k_in, v_in, bias_in, scale);
+  if (q_in.scalar_type() == at::kDouble || !q_in.device().is_cpu())
+    return attention_whole_matrix(q_in, k_in, v_in, bias_in, scale);
   const at::Tensor q = kernel_input(q_in);
   const at::Tensor k = kernel_input(k_in);
   const at::Tensor v = kernel_input(v_in);

@@ -25,9 +25,11 @@ struct PartialAttention {
 // is added (1/sqrt(D) usually; 1 for T5). float32, bfloat16 and float16 in,
 // the same dtype out; the arithmetic is float32. float64 (for reference runs
 // in tests) is computed in float64 by plain ATen operations over the whole
-// score matrix, and its lse is float64. A query whose every key is
-// masked gets a zero output and a very negative (finite) lse, so that merging
-// it with attention over other keys gives exactly that attention.
+// score matrix, and its lse is float64. On a GPU the same plain form runs in
+// float32 (attention() uses LibTorch's fused kernel there). A query whose
+// every key is masked gets a zero output and a very negative (finite) lse,
+// so that merging it with attention over other keys gives exactly that
+// attention.
 PartialAttention attention_partial(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                    const at::Tensor& bias, double scale);
 
