@@ -2,8 +2,9 @@
 # All of them come from Debian bookworm packages (see README.md).
 
 # A CUDA LibTorch (PyPI's wheel) compiles a CUDA probe while it is found, in
-# the C++ standard of the project unless CMAKE_CUDA_STANDARD says otherwise;
-# CMake before 3.26 knows no CUDA 20 for nvcc. The engine has no CUDA sources.
+# the project's C++ standard unless CMAKE_CUDA_STANDARD says otherwise, and
+# bookworm's CMake (3.25) has no C++20 flag for nvcc. The engine has no CUDA
+# sources; see docs/gpu.md.
 if(NOT DEFINED CMAKE_CUDA_STANDARD)
   set(CMAKE_CUDA_STANDARD 17)
 endif()
@@ -37,7 +38,7 @@ endif()
 # /usr/include and hides the fmt that spdlog was built with: spdlog's headers
 # then fail to compile, and would not link with its libfmt. A folder holding a
 # link to spdlog's fmt, searched before LibTorch's, keeps spdlog on its own.
-# LibTorch's headers that use fmt (profiler, NCCL tracing) are not included.
+# None of the LibTorch 2.11 headers that the engine includes use fmt.
 # Debian's LibTorch has no fmt of its own, so nothing changes there.
 unset(_xdit_fmt_dir)
 if(TARGET fmt::fmt)
