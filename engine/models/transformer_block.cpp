@@ -16,9 +16,10 @@ std::string shape_of(const at::Tensor& t) {
   return t.defined() ? c10::str(t.sizes()) : "none";
 }
 
-// The adaLN-single modulation of one block: x * (1 + scale) + shift.
+// The adaLN-single modulation of one block: x * (1 + scale) + shift, in one
+// pass over the tokens (addcmul) rather than two with a temporary.
 at::Tensor modulate(const at::Tensor& normed, const at::Tensor& shift, const at::Tensor& scale) {
-  return normed * (scale + 1) + shift;
+  return at::addcmul(shift, normed, scale + 1);
 }
 
 }  // namespace
@@ -65,7 +66,9 @@ FeedForward FeedForward::load(const io::Weights& weights, int64_t dim, int64_t i
 
 at::Tensor FeedForward::operator()(const at::Tensor& x) const {
   const char* approximate = activation == FeedForwardActivation::kGeluTanh ? "tanh" : "none";
-  return shard.row_forward(proj_out, at::gelu(proj_in(x), approximate));
+  // In place: the projection's output is a fresh tensor nothing else holds.
+  at::Tensor hidden = proj_in(x);
+  return shard.row_forward(proj_out, at::gelu_(hidden, approximate));
 }
 
 BasicTransformerBlock::BasicTransformerBlock(const io::Weights& weights,
@@ -120,7 +123,8 @@ at::Tensor BasicTransformerBlock::operator()(const at::Tensor& tokens, const at:
   const at::Tensor attended = self_attention.self_attention(
       layer_, attn1_.split_heads(attn1_.to_q(normed)), attn1_.split_heads(attn1_.to_k(normed)),
       attn1_.split_heads(attn1_.to_v(normed)), attn1_.scale());
-  at::Tensor hidden = gate_msa * attn1_.project_out(attended) + tokens;
+  // Gated residuals in one pass each: tokens + gate * out.
+  at::Tensor hidden = at::addcmul(tokens, gate_msa, attn1_.project_out(attended));
 
   if (attn2_) {
     if (!text.defined() || text.dim() != 3 || text.size(0) != batch ||
@@ -137,7 +141,7 @@ at::Tensor BasicTransformerBlock::operator()(const at::Tensor& tokens, const at:
   }
 
   const at::Tensor mlp_in = modulate(norm2_(hidden), shift_mlp, scale_mlp);
-  return gate_mlp * ff_(mlp_in) + hidden;
+  return at::addcmul(hidden, gate_mlp, ff_(mlp_in));
 }
 
 }  // namespace xdit::models

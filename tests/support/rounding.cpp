@@ -54,7 +54,8 @@ at::Tensor conv2d_bound(const at::Tensor& x, const at::Tensor& weight, const at:
 }
 
 double max_difference(const at::Tensor& a, const at::Tensor& b) {
-  return max_magnitude(a.to(at::kDouble) - b.to(at::kDouble));
+  // On the host: one side may be a GPU's result.
+  return max_magnitude(a.to(at::kCPU, at::kDouble) - b.to(at::kCPU, at::kDouble));
 }
 
 double max_magnitude(const at::Tensor& a) {

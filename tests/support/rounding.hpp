@@ -50,7 +50,7 @@ at::Tensor linear_bound(const at::Tensor& x, const at::Tensor& weight, const at:
 at::Tensor conv2d_bound(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                         int64_t stride, int64_t padding);
 
-// max |a - b| and max |a|, in float64 (0 for empty tensors).
+// max |a - b| and max |a|, in float64 on the host (0 for empty tensors).
 double max_difference(const at::Tensor& a, const at::Tensor& b);
 double max_magnitude(const at::Tensor& a);
 
