@@ -24,6 +24,7 @@ import tempfile
 
 ROOTS = ("engine/", "workers/", "app/")
 CUDA_FILES = (
+    "engine/core/gpu_info.cpp",
     "engine/parallel/nccl_backend.cpp",
     "engine/parallel/backend_factory.cpp",
     "engine/parallel/group.cpp",
@@ -75,7 +76,7 @@ def main():
     p.add_argument("--torch", required=True, help="the other LibTorch (holds include/)")
     p.add_argument("--source", default=str(pathlib.Path(__file__).resolve().parent.parent),
                    help="source tree to check (default: this one)")
-    p.add_argument("--cuda", help="CUDA toolkit: check the NCCL files with XDIT_WITH_CUDA")
+    p.add_argument("--cuda", help="CUDA toolkit: check the files with CUDA code with XDIT_WITH_CUDA")
     p.add_argument("files", nargs="*", help="only these (paths relative to the source)")
     a = p.parse_args()
 

@@ -32,7 +32,9 @@ GpuMemory gpu_memory(int index) {
     return memory;
   namespace allocator = c10::cuda::CUDACachingAllocator;
   const auto stats = allocator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
-  constexpr auto kAll = static_cast<size_t>(allocator::StatType::AGGREGATE);
+  // StatType::AGGREGATE, the first entry in every version (the enum itself
+  // moved from CUDACachingAllocator to c10::CachingAllocator in 2.x).
+  constexpr size_t kAll = 0;
   memory.allocated_bytes = stats.allocated_bytes[kAll].current;
   memory.peak_allocated_bytes = stats.allocated_bytes[kAll].peak;
   memory.reserved_bytes = stats.reserved_bytes[kAll].current;
