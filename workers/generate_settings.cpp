@@ -30,8 +30,7 @@ void add_parallel_flags(CLI::App& command, parallel::ParallelConfig& p) {
                   "Attention heads and feed-forward split across ranks")
       ->group(group);
   command
-      .add_option("--pipefusion_parallel_degree", p.pipefusion_degree,
-                  "PipeFusion layer stages")
+      .add_option("--pipefusion_parallel_degree", p.pipefusion_degree, "PipeFusion layer stages")
       ->group(group);
   command
       .add_option("--attn_layer_num_for_pp", p.attn_layer_num_for_pp,

@@ -18,11 +18,11 @@ struct GroupSpec {
   // A diffusers folder or a built-in name (builtin:tiny-pixart); the launcher
   // resolves it once and sends the folder to the workers.
   std::string model = "builtin:tiny-pixart";
-  std::string variant;            // weights variant ("fp16"); empty: the default weights
+  std::string variant;          // weights variant ("fp16"); empty: the default weights
   std::string device = "auto";  // --device: auto, cpu, cuda or cuda:N (core/device.hpp)
   std::string dtype = "auto";   // --dtype of the transformer and text encoder
   bool text_encoder_on_cpu = false;
-  std::string scheduler;          // scheduler class; empty: the model's
+  std::string scheduler;  // scheduler class; empty: the model's
   parallel::ParallelConfig parallel;
   int world_size = 1;
   // Bounds the rendezvous and every collective of the workers.

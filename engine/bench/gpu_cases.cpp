@@ -1,7 +1,6 @@
 #include "bench/gpu_cases.hpp"
 
 #include <ATen/ATen.h>
-
 #include <c10/util/StringUtil.h>
 
 #include <memory>
@@ -22,7 +21,9 @@ constexpr double kMiB = 1024.0 * 1024.0;
 constexpr int64_t kGemmSize = 8192;
 constexpr int64_t kVaeDownsampling = 8;
 
-at::Device gpu() { return resolve_device("cuda", 0); }
+at::Device gpu() {
+  return resolve_device("cuda", 0);
+}
 
 // Timing of GPU work: queued work is waited for before and after each run.
 Sample time_on(at::Device device, const std::function<void()>& run) {
@@ -46,7 +47,9 @@ class GpuGemm {
     for (int i = 0; i < times; ++i)
       timing_.add(time_on(device_, [&] { at::mm_out(c_, a_, b_); }));
   }
-  double tflops() const { return matmul_flops(kGemmSize, kGemmSize, kGemmSize) / timing_.best() / kTera; }
+  double tflops() const {
+    return matmul_flops(kGemmSize, kGemmSize, kGemmSize) / timing_.best() / kTera;
+  }
   const Timing& timing() const { return timing_; }
 
  private:
@@ -61,8 +64,7 @@ Record gemm_case(const BenchSettings& settings) {
   gemm.run(settings.warmup + 2);
   GpuGemm timed(gpu());
   timed.run(std::max(settings.repeats, 10));
-  Record record{"gpu_gemm",
-                "8192 x 8192 x 8192 bfloat16 at::mm on " + gpu_name(gpu().index()), {}};
+  Record record{"gpu_gemm", "8192 x 8192 x 8192 bfloat16 at::mm on " + gpu_name(gpu().index()), {}};
   record.add("tflops", "rate (fastest run)", timed.tflops(), "TFLOP/s");
   record.add("seconds", "time per product (fastest)", timed.timing().best(), "s");
   record.add("seconds_median", "time per product (median)", timed.timing().median(), "s");
@@ -76,8 +78,7 @@ Record pixart_gpu_case(const BenchSettings& settings, int64_t pixels) {
   // Random weights are made on the CPU (as the checkpoint would be read)
   // and copied to the GPU in bfloat16 as they are asked for.
   auto source = std::make_shared<io::SyntheticWeights>(settings.seed, "random PixArt-XL weights");
-  const models::PixArtTransformer model(config,
-                                        io::Weights(source, at::kBFloat16).to(device));
+  const models::PixArtTransformer model(config, io::Weights(source, at::kBFloat16).to(device));
   source.reset();
 
   at::manual_seed(static_cast<uint64_t>(settings.seed));

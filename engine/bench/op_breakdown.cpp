@@ -62,9 +62,13 @@ void on_end(const at::RecordFunction& fn, at::ObserverContext* context) {
 
 }  // namespace
 
-std::string_view op_kind_key(OpKind kind) { return kNames[static_cast<size_t>(kind)].key; }
+std::string_view op_kind_key(OpKind kind) {
+  return kNames[static_cast<size_t>(kind)].key;
+}
 
-std::string_view op_kind_label(OpKind kind) { return kNames[static_cast<size_t>(kind)].label; }
+std::string_view op_kind_label(OpKind kind) {
+  return kNames[static_cast<size_t>(kind)].label;
+}
 
 OpKind classify_op(std::string_view name) {
   constexpr std::string_view kAten = "aten::";
@@ -75,17 +79,18 @@ OpKind classify_op(std::string_view name) {
   const std::string_view op = name.substr(kAten.size());
   if (one_of(op, {"linear", "addmm", "mm", "matmul", "bmm", "baddbmm", "addmm_", "mm_out"}))
     return OpKind::kLinear;
-  if (one_of(op, {"layer_norm", "native_layer_norm", "group_norm", "native_group_norm",
-                  "rms_norm", "mul", "mul_", "add", "add_", "sub", "sub_", "div", "div_",
-                  "addcmul", "addcmul_", "rsqrt", "mean", "pow", "sum"}))
+  if (one_of(op, {"layer_norm", "native_layer_norm", "group_norm", "native_group_norm", "rms_norm",
+                  "mul", "mul_", "add", "add_", "sub", "sub_", "div", "div_", "addcmul", "addcmul_",
+                  "rsqrt", "mean", "pow", "sum"}))
     return OpKind::kNormModulation;
-  if (one_of(op, {"gelu", "gelu_", "silu", "silu_", "sigmoid", "tanh", "relu", "relu_",
-                  "softmax", "_softmax", "exp"}))
+  if (one_of(op, {"gelu", "gelu_", "silu", "silu_", "sigmoid", "tanh", "relu", "relu_", "softmax",
+                  "_softmax", "exp"}))
     return OpKind::kActivation;
-  if (one_of(op, {"copy_", "contiguous", "clone", "cat", "stack", "reshape", "view", "transpose",
-                  "permute", "narrow", "slice", "select", "chunk", "split", "unsqueeze",
-                  "squeeze", "expand", "to", "_to_copy", "empty", "empty_like", "zeros",
-                  "as_strided", "flatten", "unflatten", "pad", "constant_pad_nd"}))
+  if (one_of(op, {"copy_",     "contiguous", "clone",          "cat",     "stack",      "reshape",
+                  "view",      "transpose",  "permute",        "narrow",  "slice",      "select",
+                  "chunk",     "split",      "unsqueeze",      "squeeze", "expand",     "to",
+                  "_to_copy",  "empty",      "empty_like",     "zeros",   "as_strided", "flatten",
+                  "unflatten", "pad",        "constant_pad_nd"}))
     return OpKind::kCopyLayout;
   return OpKind::kOther;
 }
@@ -114,10 +119,8 @@ void add_breakdown(Record& record, const OpBreakdown& breakdown, double step_sec
     const auto kind = static_cast<OpKind>(i);
     const std::string key(op_kind_key(kind));
     const double seconds = breakdown.seconds()[i];
-    record.add(key + "_share", "  " + std::string(op_kind_label(kind)),
-               seconds / step_seconds);
-    record.add(key + "_seconds", "  " + std::string(op_kind_label(kind)) + " (time)", seconds,
-               "s");
+    record.add(key + "_share", "  " + std::string(op_kind_label(kind)), seconds / step_seconds);
+    record.add(key + "_seconds", "  " + std::string(op_kind_label(kind)) + " (time)", seconds, "s");
   }
   record.add("untracked_share", "  outside any ATen op",
              1.0 - breakdown.total_seconds() / step_seconds);

@@ -51,8 +51,8 @@ at::Device resolve_device(std::string_view spec, int local_rank) {
   }
   if (index >= count) {
     throw UsageError("--device " + std::string(spec) + ": GPU " + std::to_string(index) +
-                     " is wanted (one GPU per rank of this machine) but " +
-                     std::to_string(count) + " is/are visible");
+                     " is wanted (one GPU per rank of this machine) but " + std::to_string(count) +
+                     " is/are visible");
   }
   return {at::kCUDA, static_cast<c10::DeviceIndex>(index)};
 }

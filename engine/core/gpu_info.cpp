@@ -16,7 +16,9 @@ namespace xdit {
 #ifdef XDIT_WITH_CUDA
 namespace {
 
-bool present(int index) { return index >= 0 && index < cuda_device_count(); }
+bool present(int index) {
+  return index >= 0 && index < cuda_device_count();
+}
 
 }  // namespace
 
@@ -54,8 +56,12 @@ void reset_gpu_peak(int index) {
 
 #else
 
-std::string gpu_name(int) { return ""; }
-GpuMemory gpu_memory(int) { return {}; }
+std::string gpu_name(int) {
+  return "";
+}
+GpuMemory gpu_memory(int) {
+  return {};
+}
 void reset_gpu_peak(int) {}
 
 #endif

@@ -95,7 +95,7 @@ class ReusingCpuAllocator final : public compat::CpuAllocatorBase {
 
   mutable std::mutex mutex_;
   int scopes_ = 0;
-  mutable std::unordered_map<void*, size_t> live_;                // large blocks in use
+  mutable std::unordered_map<void*, size_t> live_;               // large blocks in use
   mutable std::unordered_map<size_t, std::vector<void*>> free_;  // by size, kept
   mutable LargeAllocationStats stats_;
 };
@@ -110,14 +110,22 @@ ReusingCpuAllocator& reusing_allocator() {
   return *allocator;
 }
 
-void ReusingCpuAllocator::give_back(void* data) { reusing_allocator().keep_or_free(data); }
+void ReusingCpuAllocator::give_back(void* data) {
+  reusing_allocator().keep_or_free(data);
+}
 
 }  // namespace
 
-LargeAllocationReuse::LargeAllocationReuse() { reusing_allocator().open_scope(); }
+LargeAllocationReuse::LargeAllocationReuse() {
+  reusing_allocator().open_scope();
+}
 
-LargeAllocationReuse::~LargeAllocationReuse() { reusing_allocator().close_scope(); }
+LargeAllocationReuse::~LargeAllocationReuse() {
+  reusing_allocator().close_scope();
+}
 
-LargeAllocationStats large_allocation_stats() { return reusing_allocator().stats(); }
+LargeAllocationStats large_allocation_stats() {
+  return reusing_allocator().stats();
+}
 
 }  // namespace xdit

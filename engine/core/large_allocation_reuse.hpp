@@ -29,9 +29,9 @@ class LargeAllocationReuse {
 };
 
 struct LargeAllocationStats {
-  int64_t reused = 0;        // requests served from the free lists
-  int64_t fresh = 0;         // large requests that took new memory
-  int64_t kept_bytes = 0;    // bytes now waiting in the free lists
+  int64_t reused = 0;      // requests served from the free lists
+  int64_t fresh = 0;       // large requests that took new memory
+  int64_t kept_bytes = 0;  // bytes now waiting in the free lists
 };
 
 // Counts since the process started (large blocks only).

@@ -6,7 +6,9 @@
 
 namespace xdit::compat {
 
-bool has_fused_attention() { return XDIT_TORCH_AT_LEAST(2, 1); }
+bool has_fused_attention() {
+  return XDIT_TORCH_AT_LEAST(2, 1);
+}
 
 at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const at::Tensor& bias, double scale) {

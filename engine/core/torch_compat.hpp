@@ -51,12 +51,16 @@ at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::T
 class CpuAllocatorBase : public c10::Allocator {
  public:
 #if XDIT_TORCH_AT_LEAST(2, 3)
-  c10::DataPtr allocate(size_t bytes) override { return allocate_bytes(bytes); }
+  c10::DataPtr allocate(size_t bytes) override {
+    return allocate_bytes(bytes);
+  }
   void copy_data(void* dest, const void* src, std::size_t count) const override {
     default_copy_data(dest, src, count);
   }
 #else
-  c10::DataPtr allocate(size_t bytes) const override { return allocate_bytes(bytes); }
+  c10::DataPtr allocate(size_t bytes) const override {
+    return allocate_bytes(bytes);
+  }
 #endif
 
  protected:

@@ -235,7 +235,8 @@ at::Tensor Weights::get_shard(std::string_view name, const std::vector<int64_t>&
   check(full_key, shape);
   // A slice of dimension 0 may stay a view of the source; `contiguous` and
   // `to` copy no more than the slice.
-  at::Tensor shard = source_->load_slice(full_key, dim, index * size, size).contiguous().to(device_, dtype_);
+  at::Tensor shard =
+      source_->load_slice(full_key, dim, index * size, size).contiguous().to(device_, dtype_);
   *handed_out_ += static_cast<int64_t>(shard.nbytes());
   return shard;
 }

@@ -220,11 +220,9 @@ PixArtConditioning PixArtTransformer::condition(const at::Tensor& timestep,
                        "], got " + shape_of(text));
     }
     batch = text.size(0);
-    conditioning.text =
-        caption_projection_
-            ? (*caption_projection_)(text.to(device_, dtype_))
-                  .reshape({batch, -1, config_.inner_dim()})
-            : text.to(device_, dtype_);
+    conditioning.text = caption_projection_ ? (*caption_projection_)(text.to(device_, dtype_))
+                                                  .reshape({batch, -1, config_.inner_dim()})
+                                            : text.to(device_, dtype_);
     const at::Tensor& mask = encoder_attention_mask;
     if (mask.defined()) {
       const int64_t length = text.size(1);

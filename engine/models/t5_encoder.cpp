@@ -212,7 +212,8 @@ T5Encoder::T5Encoder(const T5Config& config, const io::Weights& weights)
 }
 
 at::Tensor T5Encoder::position_bias(int64_t length) const {
-  const at::Tensor positions = at::arange(length, relative_attention_bias_.options().dtype(at::kLong));
+  const at::Tensor positions =
+      at::arange(length, relative_attention_bias_.options().dtype(at::kLong));
   // [query, key] = key position - query position.
   const at::Tensor relative = positions.unsqueeze(0) - positions.unsqueeze(1);
   const at::Tensor buckets = t5_relative_position_bucket(
@@ -276,8 +277,9 @@ at::Tensor T5Encoder::forward(const at::Tensor& input_ids, const at::Tensor& att
     }
     // Masked keys get the dtype's lowest value, not -inf, as transformers
     // does: a row with every key masked still averages instead of NaN.
-    const at::Tensor blocked =
-        (1.0 - attention_mask.to(device_, dtype_)).mul(lowest_value(dtype_)).view({batch, 1, 1, length});
+    const at::Tensor blocked = (1.0 - attention_mask.to(device_, dtype_))
+                                   .mul(lowest_value(dtype_))
+                                   .view({batch, 1, 1, length});
     bias = bias + blocked;
   }
 

@@ -64,8 +64,7 @@ void expect_class(const io::ModelFolder& folder, std::string_view component,
 // config does not describe the checkpoint.
 template <typename Model, typename Config, typename... Extra>
 std::unique_ptr<Model> load_model(const io::ModelFolder& folder, std::string_view component,
-                                  at::ScalarType dtype, at::Device device,
-                                  Extra... extra) {
+                                  at::ScalarType dtype, at::Device device, Extra... extra) {
   const Config config = Config::from_config(folder.config(component));
   const io::Weights weights = io::Weights(folder.weights(component), dtype).to(device);
   auto model = std::make_unique<Model>(config, weights, extra...);
@@ -226,12 +225,11 @@ PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
 
   pipeline.tokenizer_ = std::make_unique<models::T5Tokenizer>(
       models::T5Tokenizer::from_folder(folder.directory("tokenizer")));
-  pipeline.text_encoder_ =
-      options.text_encoder_on_cpu
-          ? load_model<models::T5Encoder, models::T5Config>(folder, "text_encoder", at::kFloat,
-                                                            at::kCPU)
-          : load_model<models::T5Encoder, models::T5Config>(folder, "text_encoder",
-                                                            options.dtype, options.device);
+  pipeline.text_encoder_ = options.text_encoder_on_cpu
+                               ? load_model<models::T5Encoder, models::T5Config>(
+                                     folder, "text_encoder", at::kFloat, at::kCPU)
+                               : load_model<models::T5Encoder, models::T5Config>(
+                                     folder, "text_encoder", options.dtype, options.device);
   rank.tensor_sums = std::make_unique<parallel::GroupPartialSums>(comm->group(Dim::kTensor));
   // A PipeFusion stage reads only its own layers (the whole model otherwise).
   const auto num_layers =

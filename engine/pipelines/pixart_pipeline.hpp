@@ -38,8 +38,8 @@ namespace xdit::pipelines {
 enum class PixArtVariant { kAlpha, kSigma };
 
 struct PipelineOptions {
-  at::ScalarType dtype = at::kFloat;           // of the transformer and text encoder
-  at::Device device = at::kCPU;                // where this rank computes (core/device.hpp)
+  at::ScalarType dtype = at::kFloat;  // of the transformer and text encoder
+  at::Device device = at::kCPU;       // where this rank computes (core/device.hpp)
   // The text encoder on the CPU in float32 whatever `device` is: T5-XXL's
   // ~9 GiB stay off the GPU, for one encoding per request.
   bool text_encoder_on_cpu = false;

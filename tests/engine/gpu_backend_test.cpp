@@ -35,8 +35,8 @@ using testing::max_difference;
 using testing::measured_error_bound;
 using testing::measured_reorder_bound;
 
-#define REQUIRE_GPU()                                                     \
-  if (cuda_device_count() == 0)                                           \
+#define REQUIRE_GPU()           \
+  if (cuda_device_count() == 0) \
   GTEST_SKIP() << "no GPU to test: " << cuda_unavailable_reason()
 
 // TF32 off for the test's lifetime: float32 means float32 here.
@@ -57,7 +57,9 @@ class FullFloat32 {
   bool cublas_, cudnn_;
 };
 
-at::Device gpu() { return {at::kCUDA, 0}; }
+at::Device gpu() {
+  return {at::kCUDA, 0};
+}
 
 // The CPU's float32 result and its float64 twin: the reference and the
 // measure of float32's own rounding on these inputs.

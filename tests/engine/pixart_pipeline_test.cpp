@@ -38,11 +38,11 @@ GenerationRequest small_request() {
 
 TEST(BuiltinModel, IsAnOrdinaryDiffusersFolderWrittenOnce) {
   const auto& folder = tiny_model_folder();
-  for (const char* file : {"model_index.json", "transformer/config.json",
-                           "transformer/diffusion_pytorch_model.safetensors",
-                           "text_encoder/model.safetensors", "tokenizer/spiece.model",
-                           "vae/diffusion_pytorch_model.safetensors",
-                           "scheduler/scheduler_config.json"}) {
+  for (const char* file :
+       {"model_index.json", "transformer/config.json",
+        "transformer/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors",
+        "tokenizer/spiece.model", "vae/diffusion_pytorch_model.safetensors",
+        "scheduler/scheduler_config.json"}) {
     EXPECT_TRUE(std::filesystem::exists(folder / file)) << file;
   }
   const auto written = std::filesystem::last_write_time(folder / "model_index.json");
@@ -152,7 +152,8 @@ TEST(PixArtPipeline, BrokenFoldersNameWhatIsWrong) {
     EXPECT_NE(std::string(e.what()).find("vae"), std::string::npos) << e.what();
   }
   // A config that no longer fits the checkpoint: one layer fewer.
-  std::filesystem::copy(tiny_model_folder() / "vae" / "config.json", broken / "vae" / "config.json");
+  std::filesystem::copy(tiny_model_folder() / "vae" / "config.json",
+                        broken / "vae" / "config.json");
   auto config = io::read_json_file(broken / "transformer" / "config.json");
   config["num_layers"] = config["num_layers"].get<int>() - 1;
   std::ofstream(broken / "transformer" / "config.json") << config.dump();

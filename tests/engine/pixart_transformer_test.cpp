@@ -226,8 +226,9 @@ TEST(PixArtTransformer, RunsInBfloat16) {
   // bfloat16's unit (support/rounding.hpp).
   const at::Tensor expected64 =
       inputs.run(PixArtTransformer(config, weights_of(checkpoint, at::kDouble)));
-  EXPECT_LE(xdit::testing::max_difference(out, expected64),
-            xdit::testing::measured_error_bound(expected, expected64, xdit::testing::kBFloat16Unit));
+  EXPECT_LE(
+      xdit::testing::max_difference(out, expected64),
+      xdit::testing::measured_error_bound(expected, expected64, xdit::testing::kBFloat16Unit));
 }
 
 TEST(SincosPosEmbed, RowBandEqualsTheMatchingRowsOfTheFullGrid) {

@@ -135,9 +135,9 @@ TEST(T5Encoder, RunsInBfloat16CloseToFloat32) {
     return verify::run_reference_case(vector, dtype).at("last_hidden_state");
   };
   const at::Tensor f64 = output(at::kDouble);
-  EXPECT_LE(xdit::testing::max_difference(out, f64),
-            xdit::testing::measured_error_bound(output(at::kFloat), f64,
-                                                xdit::testing::kBFloat16Unit));
+  EXPECT_LE(
+      xdit::testing::max_difference(out, f64),
+      xdit::testing::measured_error_bound(output(at::kFloat), f64, xdit::testing::kBFloat16Unit));
 }
 
 TEST(T5Encoder, RandomReluConfigBuildsAndRuns) {
