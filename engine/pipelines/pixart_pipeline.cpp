@@ -399,7 +399,7 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
     if (callbacks.on_step)
       callbacks.on_step({done, steps, seconds});
     if (callbacks.on_latents)
-      callbacks.on_latents(x.to(at::kCPU), done);
+      callbacks.on_latents(x.defined() ? x.to(at::kCPU) : x, done);
   };
   const at::Tensor denoised = [&] {
     const LargeAllocationReuse reuse;  // every step allocates the same sizes
