@@ -3,7 +3,9 @@
 // every step. glibc serves each one above its mmap threshold (at most 32 MiB)
 // with a fresh mapping, so every step pays a page fault and the kernel's
 // zeroing per 4 KiB page: an elementwise op over a 150 MB tensor ran about
-// 8x slower on fresh memory than on reused memory (1024 px, one thread).
+// 8x slower on fresh memory than on reused memory. On the AMD EPYC VM this
+// was measured on, a whole PixArt-XL step at 1024 px gained 2-3 % from it;
+// machines whose page faults cost more (some hypervisors) gain more.
 //
 // While a LargeAllocationReuse scope is alive, freed CPU tensor blocks of at
 // least kMinReusedBytes go to a free list by exact size, and the next request
