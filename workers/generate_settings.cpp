@@ -110,7 +110,8 @@ void finish_settings(GenerateSettings& settings) {
     throw UsageError("--output_type '" + settings.output_type +
                      "' is not supported (pil or latent)");
   }
-  resolve_dtype(settings.group.dtype, at::kCPU);  // refuse a misspelling before any work starts
+  // A misspelling, or a GPU this machine lacks, is refused before any work starts.
+  resolve_target(settings.group.device, settings.group.dtype);
   settings.request.use_resolution_binning = !settings.no_resolution_binning;
   settings.request.decode = settings.output_type == "pil";
 }
