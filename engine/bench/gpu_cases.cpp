@@ -6,9 +6,9 @@
 #include <memory>
 
 #include "bench/flops.hpp"
+#include "bench/gemm_probe.hpp"
 #include "bench/timing.hpp"
 #include "core/device.hpp"
-#include "core/error.hpp"
 #include "core/gpu_info.hpp"
 #include "core/torch_compat.hpp"
 #include "io/synthetic_weights.hpp"
@@ -18,54 +18,24 @@ namespace {
 
 constexpr double kTera = 1e12;
 constexpr double kMiB = 1024.0 * 1024.0;
-constexpr int64_t kGemmSize = 8192;
 constexpr int64_t kVaeDownsampling = 8;
 
 at::Device gpu() {
   return resolve_device("cuda", 0);
 }
 
-// Timing of GPU work: queued work is waited for before and after each run.
-Sample time_on(at::Device device, const std::function<void()>& run) {
-  synchronize(device);
-  return time_once([&] {
-    run();
-    synchronize(device);
-  });
-}
-
-// 8192^3 bfloat16 at::mm: the matrix rate of this GPU through LibTorch.
-class GpuGemm {
- public:
-  explicit GpuGemm(at::Device device)
-      : device_(device),
-        a_(at::randn({kGemmSize, kGemmSize}, at::TensorOptions(device).dtype(at::kBFloat16))),
-        b_(at::randn({kGemmSize, kGemmSize}, at::TensorOptions(device).dtype(at::kBFloat16))),
-        c_(at::empty({kGemmSize, kGemmSize}, a_.options())) {}
-
-  void run(int times = 1) {
-    for (int i = 0; i < times; ++i)
-      timing_.add(time_on(device_, [&] { at::mm_out(c_, a_, b_); }));
-  }
-  double tflops() const {
-    return matmul_flops(kGemmSize, kGemmSize, kGemmSize) / timing_.best() / kTera;
-  }
-  const Timing& timing() const { return timing_; }
-
- private:
-  at::Device device_;
-  at::Tensor a_, b_, c_;
-  Timing timing_;
-};
-
 Record gemm_case(const BenchSettings& settings) {
   const compat::InferenceGuard inference;
-  GpuGemm gemm(gpu());
-  gemm.run(settings.warmup + 2);
-  GpuGemm timed(gpu());
-  timed.run(std::max(settings.repeats, 10));
-  Record record{"gpu_gemm", "8192 x 8192 x 8192 bfloat16 at::mm on " + gpu_name(gpu().index()), {}};
-  record.add("tflops", "rate (fastest run)", timed.tflops(), "TFLOP/s");
+  const at::Device device = gpu();
+  GemmProbe warm(device);
+  for (int i = 0; i < settings.warmup + 2; ++i)
+    warm.run();
+  GemmProbe timed(device);
+  for (int i = 0; i < std::max(settings.repeats, 10); ++i)
+    timed.run();
+  Record record{
+      "gpu_gemm", c10::str(timed.size(), "^3 bfloat16 at::mm on ", gpu_name(device.index())), {}};
+  record.add("tflops", "rate (fastest run)", timed.rate() / kTera, "TFLOP/s");
   record.add("seconds", "time per product (fastest)", timed.timing().best(), "s");
   record.add("seconds_median", "time per product (median)", timed.timing().median(), "s");
   return record;
@@ -96,7 +66,7 @@ Record pixart_gpu_case(const BenchSettings& settings, int64_t pixels) {
   for (int i = 0; i < settings.warmup + 1; ++i)
     step();
   reset_gpu_peak(device.index());
-  GpuGemm gemm(device);
+  GemmProbe gemm(device);
   Timing timing;
   for (int i = 0; i < std::max(settings.repeats, 5); ++i) {
     gemm.run();
@@ -106,6 +76,7 @@ Record pixart_gpu_case(const BenchSettings& settings, int64_t pixels) {
 
   const StepFlops flops = pixart_step_flops(config, kPixArtCfgBatch, tokens, kPixArtTextTokens);
   const double tflops = flops.total() / timing.best() / kTera;
+  const double gemm_tflops = gemm.rate() / kTera;
   Record record{c10::str("pixart_xl_", pixels, "px_gpu"),
                 c10::str("PixArt-XL/2 step, 28 layers, ", pixels, " x ", pixels, " px (", tokens,
                          " tokens), CFG batch 2, bfloat16, ", gpu_name(device.index())),
@@ -113,8 +84,8 @@ Record pixart_gpu_case(const BenchSettings& settings, int64_t pixels) {
   record.add("seconds_per_step", "time per step (fastest)", timing.best(), "s");
   record.add("seconds_per_step_median", "time per step (median)", timing.median(), "s");
   record.add("tflops", "achieved rate", tflops, "TFLOP/s");
-  record.add("gemm_tflops", "bfloat16 GEMM rate, same run", gemm.tflops(), "TFLOP/s");
-  record.add("ratio_to_gemm", "ratio to GEMM rate", tflops / gemm.tflops());
+  record.add("gemm_tflops", "bfloat16 GEMM rate, same run", gemm_tflops, "TFLOP/s");
+  record.add("ratio_to_gemm", "ratio to GEMM rate", tflops / gemm_tflops);
   record.add("gflop_per_step", "work per step", flops.total() / 1e9, "GFLOP");
   record.add("peak_allocated_mib", "peak GPU memory (allocated, timed steps)",
              static_cast<double>(memory.peak_allocated_bytes) / kMiB, "MiB");

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "bench/flops.hpp"
+#include "bench/gemm_probe.hpp"
 #include "bench/memory.hpp"
 #include "bench/op_breakdown.hpp"
 #include "bench/timed_attention.hpp"
@@ -36,30 +37,6 @@ constexpr int64_t kHeads = 16;
 constexpr int64_t kHeadDim = 72;
 constexpr int64_t kVaeDownsampling = 8;
 
-// A square float32 product through at::mm: the rate the other cases are
-// measured against. Cases that report a ratio run it between their own runs,
-// so that both see the same machine (other processes, clock).
-class GemmProbe {
- public:
-  static constexpr int64_t kSize = 2048;
-
-  GemmProbe()
-      : a_(at::randn({kSize, kSize})),
-        b_(at::randn({kSize, kSize})),
-        c_(at::empty({kSize, kSize})) {}
-
-  void run() {
-    timing_.add(time_once([&] { at::mm_out(c_, a_, b_); }));
-  }
-  double flops() const { return matmul_flops(kSize, kSize, kSize); }
-  double gflops() const { return flops() / timing_.best() / kGiga; }
-  const Timing& timing() const { return timing_; }
-
- private:
-  at::Tensor a_, b_, c_;
-  Timing timing_;
-};
-
 // Runs `work` settings.warmup times, then settings.repeats times timed, each
 // timed run preceded by a GEMM probe run and wrapped in the two hooks.
 Timing time_against_gemm(const BenchSettings& settings, GemmProbe& probe,
@@ -83,8 +60,8 @@ Timing time_against_gemm(const BenchSettings& settings, GemmProbe& probe,
 void add_rate(Record& record, double flops, const Timing& timing, const GemmProbe& probe) {
   const double gflops = flops / timing.best() / kGiga;
   record.add("gflops", "achieved rate", gflops, "GFLOP/s");
-  record.add("gemm_gflops", "GEMM rate, same run", probe.gflops(), "GFLOP/s");
-  record.add("ratio_to_gemm", "ratio to GEMM rate", gflops / probe.gflops());
+  record.add("gemm_gflops", "GEMM rate, same run", probe.rate() / kGiga, "GFLOP/s");
+  record.add("ratio_to_gemm", "ratio to GEMM rate", flops / timing.best() / probe.rate());
   record.add("cpu_per_wall", "CPU / wall time (cores used)", timing.cpu_per_wall());
 }
 
@@ -101,7 +78,7 @@ Record gemm_case(const BenchSettings& settings) {
       "gemm",
       "2048 x 2048 x 2048 float32 at::mm, " + std::to_string(at::get_num_threads()) + " thread(s)",
       {}};
-  record.add("gflops", "rate (fastest run)", timed.gflops(), "GFLOP/s");
+  record.add("gflops", "rate (fastest run)", timed.rate() / kGiga, "GFLOP/s");
   record.add("seconds", "time per product (fastest)", timed.timing().best(), "s");
   record.add("seconds_median", "time per product (median)", timed.timing().median(), "s");
   record.add("cpu_per_wall", "CPU / wall time (cores used)", timed.timing().cpu_per_wall());

@@ -1,13 +1,16 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "bench/flops.hpp"
+#include "bench/gemm_probe.hpp"
 #include "bench/memory.hpp"
 #include "bench/record.hpp"
+#include "bench/serial_cases.hpp"
 #include "bench/timing.hpp"
 
 namespace xdit::bench {
@@ -84,6 +87,30 @@ TEST(BenchTimingTest, FastestRunAndMedian) {
   const Timing counted = time_runs([&] { ++runs; }, 2, 3);
   EXPECT_EQ(runs, 5);
   EXPECT_EQ(counted.count(), 3);
+}
+
+TEST(BenchGemmProbeTest, CpuProbeIsA2048CubedFloat32Product) {
+  GemmProbe probe;
+  probe.run();
+  probe.run();
+  EXPECT_EQ(probe.size(), 2048);
+  EXPECT_EQ(probe.flops(), 2.0 * 2048 * 2048 * 2048);
+  EXPECT_EQ(probe.timing().count(), 2);
+  EXPECT_DOUBLE_EQ(probe.rate(), probe.flops() / probe.timing().best());
+}
+
+// A case's ratio is its own rate over the GEMM rate of the same run.
+TEST(BenchCasesTest, RatioToGemmIsTheRateOverTheProbesRate) {
+  const auto cases = serial_cases();
+  const auto attention = std::find_if(
+      cases.begin(), cases.end(), [](const BenchCase& c) { return c.name == "attention_1024"; });
+  ASSERT_NE(attention, cases.end());
+  const Record record = attention->run({/*warmup=*/0, /*repeats=*/1, /*seed=*/0});
+  const double rate = *record.find("gflops");
+  const double gemm = *record.find("gemm_gflops");
+  EXPECT_GT(rate, 0);
+  EXPECT_GT(gemm, 0);
+  EXPECT_DOUBLE_EQ(*record.find("ratio_to_gemm"), rate / gemm);
 }
 
 TEST(BenchMemoryTest, PeakCoversResidentSet) {
