@@ -225,11 +225,11 @@ PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
 
   pipeline.tokenizer_ = std::make_unique<models::T5Tokenizer>(
       models::T5Tokenizer::from_folder(folder.directory("tokenizer")));
-  pipeline.text_encoder_ = options.text_encoder_on_cpu
-                               ? load_model<models::T5Encoder, models::T5Config>(
-                                     folder, "text_encoder", at::kFloat, at::kCPU)
-                               : load_model<models::T5Encoder, models::T5Config>(
-                                     folder, "text_encoder", options.dtype, options.device);
+  // --text_encoder_on_cpu: float32 on the CPU, whatever the transformer runs on.
+  const bool text_on_cpu = options.text_encoder_on_cpu;
+  pipeline.text_encoder_ = load_model<models::T5Encoder, models::T5Config>(
+      folder, "text_encoder", text_on_cpu ? at::kFloat : options.dtype,
+      text_on_cpu ? at::Device(at::kCPU) : options.device);
   rank.tensor_sums = std::make_unique<parallel::GroupPartialSums>(comm->group(Dim::kTensor));
   // A PipeFusion stage reads only its own layers (the whole model otherwise).
   const auto num_layers =
