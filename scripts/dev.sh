@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
 # One entry point for a fresh Debian bookworm machine: installs what is
-# missing (apt), configures, builds, then runs the requested job.
+# missing (apt; pip for the GPU build), configures, builds, then runs the
+# requested job. Two LibTorch lines: Debian's 1.13 (CPU; the default, in
+# build/) and a CUDA-enabled 2.x (the GPU build, in build-cuda/).
 #
-#   scripts/dev.sh demo   build only what `xdit generate` needs, then
-#                         generate an image with the built-in model
-#   scripts/dev.sh test   build everything, run the whole test suite (what CI runs)
-#   scripts/dev.sh build  only install and build everything
+#   scripts/dev.sh demo        build only what `xdit generate` needs, then
+#                              generate an image with the built-in model
+#   scripts/dev.sh test        build both lines and run the whole test suite on
+#                              each (what CI runs; GPU tests skip without a GPU)
+#   scripts/dev.sh build       only install and build everything (Debian's LibTorch)
+#   scripts/dev.sh build-cuda  the GPU build, against PyPI's torch wheel (pinned
+#                              below, installed into a virtual environment in
+#                              ~/.cache/xdit) or the LibTorch in $XDIT_LIBTORCH
+#                              (e.g. an unpacked official libtorch/ archive)
+#   scripts/dev.sh test-cuda   the GPU build and its whole test suite
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${XDIT_BUILD_DIR:-$repo/build}"
+cuda_build="${XDIT_CUDA_BUILD_DIR:-$repo/build-cuda}"
+# The GPU build's LibTorch: the version the project's GPU machine runs, whose
+# wheel carries CUDA 13.0 (the toolkit these machines have) and NCCL.
+torch_pin="torch==2.11.0"
+torch_venv="${XDG_CACHE_HOME:-$HOME/.cache}/xdit/${torch_pin/==/-}-venv"
 
 # Debian packages, each for one reason (README.md explains the choices).
 packages=(
@@ -20,6 +33,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   qt6-base-dev libqcustomplot-dev
   clang-14 libclang-rt-14-dev   # libFuzzer for the safetensors header fuzzer
+  python3-venv                  # the GPU build's torch wheel lives in a virtual environment
 )
 
 install_missing_packages() {
@@ -51,6 +65,36 @@ build_tree() {
   cmake --build "$build" -j "$(nproc)" "${targets[@]}"
 }
 
+# The LibTorch of the GPU build: $XDIT_LIBTORCH, else the pinned wheel's
+# torch/ folder (installed on first use, with the CUDA libraries it needs).
+cuda_libtorch() {
+  if [[ -n "${XDIT_LIBTORCH:-}" ]]; then
+    echo "$XDIT_LIBTORCH"
+    return
+  fi
+  if ! "$torch_venv/bin/python" -c 'import torch' 2>/dev/null; then
+    echo "Installing $torch_pin into $torch_venv (about 4 GB with its CUDA libraries)" >&2
+    /usr/bin/python3 -m venv "$torch_venv"
+    "$torch_venv/bin/pip" install --quiet --disable-pip-version-check "$torch_pin" >&2
+  fi
+  # torch.utils.cmake_prefix_path is <torch>/share/cmake.
+  "$torch_venv/bin/python" -c \
+    'import os, torch.utils; print(os.path.dirname(os.path.dirname(torch.utils.cmake_prefix_path)))' \
+    2>/dev/null
+}
+
+build_cuda_tree() {
+  local libtorch
+  libtorch="$(cuda_libtorch)"
+  cmake -S "$repo" -B "$cuda_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXDIT_WITH_CUDA=ON \
+    -DXDIT_LIBTORCH="$libtorch"
+  cmake --build "$cuda_build" -j "$(nproc)"
+}
+
+run_suite() {
+  (cd "$1" && ctest --output-on-failure --timeout 900 -j 1)
+}
+
 # Where the demo image is and what it shows.
 describe_image() {
   local png=$1 prompt=$2 width height
@@ -74,16 +118,27 @@ case "${1:-}" in
   test)
     install_missing_packages
     build_tree
-    (cd "$build" && ctest --output-on-failure --timeout 900 -j 1)
+    run_suite "$build"
     "$repo/scripts/run-fuzzer.sh" 45 safetensors_header_fuzzer
     "$repo/scripts/run-fuzzer.sh" 30 config_json_fuzzer
+    build_cuda_tree
+    run_suite "$cuda_build"
     ;;
   build)
     install_missing_packages
     build_tree
     ;;
+  build-cuda)
+    install_missing_packages
+    build_cuda_tree
+    ;;
+  test-cuda)
+    install_missing_packages
+    build_cuda_tree
+    run_suite "$cuda_build"
+    ;;
   *)
-    echo "usage: $0 demo|test|build" >&2
+    echo "usage: $0 demo|test|build|build-cuda|test-cuda" >&2
     exit 2
     ;;
 esac

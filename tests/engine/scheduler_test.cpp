@@ -27,15 +27,19 @@ io::Config config_from(const std::string& json) {
   return io::Config(io::parse_json(json, "test"), "scheduler_config.json");
 }
 
-void expect_golden(const std::string& name) {
-  xdit::testing::expect_matches_reference(kGoldenDir + name + ".safetensors");
+void expect_golden(const std::string& name, int64_t product_chain = 0) {
+  xdit::testing::expect_matches_reference(kGoldenDir + name + ".safetensors", product_chain);
 }
 
+// DDPM-style schedules: their tables come from the alphas' cumulative
+// product over num_train_timesteps (1000 in both vectors).
+constexpr int64_t kAlphasCumprod = 1000;
+
 TEST(SchedulerGolden, DpmSolverPixArt) {
-  expect_golden("scheduler_dpmpp_pixart");
+  expect_golden("scheduler_dpmpp_pixart", kAlphasCumprod);
 }
 TEST(SchedulerGolden, Ddim) {
-  expect_golden("scheduler_ddim");
+  expect_golden("scheduler_ddim", kAlphasCumprod);
 }
 TEST(SchedulerGolden, FlowMatchSd3) {
   expect_golden("scheduler_flowmatch_sd3");

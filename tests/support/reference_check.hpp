@@ -4,6 +4,7 @@
 // float32 may differ from them by float32's rounding, which a float64 run of
 // the same case measures (support/rounding.hpp).
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -21,6 +22,13 @@ std::map<std::string, double> reference_bounds(const io::ReferenceVector& vector
 // within its bound of the vector's, the float64 outputs within the
 // reference's own float32 error (measured_error_bound), and `xdit verify`'s
 // verdict to be a pass. Prints each output's error and bound.
-void expect_matches_reference(const std::filesystem::path& vector_path);
+//
+// `product_chain`: the longest chain of float32 products behind an output,
+// such as a scheduler's cumulative product of alphas over its training
+// steps. The reference's float32 evaluation may err by γ_n of each value
+// there, and the error measured here need not show it: LibTorch 2.x
+// accumulates a float32 cumprod in float64, 1.13 in float32, and an older
+// LibTorch made the vectors. Each bound then grows by γ_n·|value|.
+void expect_matches_reference(const std::filesystem::path& vector_path, int64_t product_chain = 0);
 
 }  // namespace xdit::testing
