@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The check on a machine with a GPU: builds the engine with XDIT_WITH_CUDA
 # against a CUDA LibTorch (default: the one inside this machine's python3
-# torch), runs the `gpu`-labelled tests and the engine's CPU suite on that
+# torch), runs the `gpu`-labelled tests (models and kernels against the CPU,
+# every parallel method on the GPU) and the engine's CPU suite on that
 # LibTorch, the GPU bench cases and, when given, the eager-PyTorch baseline
 # of the same shapes; prints one table. Meant to fit in 8 minutes on a
 # 16-core machine with one GPU, build included.
@@ -45,7 +46,7 @@ start=$SECONDS
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DXDIT_WITH_CUDA=ON \
   -DXDIT_BUILD_STUDIO=OFF -DXDIT_BUILD_BENCHMARKS=OFF -DCMAKE_PREFIX_PATH="$prefixes" \
   >"$out/configure.log" 2>&1 || { tail -40 "$out/configure.log"; exit 1; }
-cmake --build "$build" -j "$jobs" --target xdit xdit-worker xdit_engine_tests \
+cmake --build "$build" -j "$jobs" --target xdit xdit-worker xdit_engine_tests xdit_parallel_tests \
   >"$out/build.log" 2>&1 || { grep -E "error|Error" -A3 "$out/build.log" | head -60; exit 1; }
 build_seconds=$((SECONDS - start))
 ldd "$build/app/xdit-worker" | grep -E "torch_cuda|nccl" >"$out/ldd.txt" || true

@@ -63,6 +63,7 @@ ImageSettings read_image_settings(const std::filesystem::path& path) {
   out.spec.device = config.get_or<std::string>("device", out.spec.device);
   out.spec.dtype = config.get_or<std::string>("dtype", out.spec.dtype);
   out.spec.world_size = config.get_or<int>("world_size", 1);
+  out.spec.comm = config.get_or<std::string>("comm", out.spec.comm);
   if (record.contains("parallel"))
     out.spec.parallel = workers::parallel_config_from_json(record["parallel"], source + " [xdit]");
   return out;

@@ -96,6 +96,11 @@ void add_generate_flags(CLI::App& command, GenerateSettings& settings) {
       .add_option("--dtype", group.dtype,
                   "auto, float32, bfloat16 or float16 (auto: bfloat16 on GPUs, float32 on CPUs)")
       ->capture_default_str();
+  command
+      .add_option("--comm", group.comm,
+                  "How ranks on GPUs talk: auto (NCCL on GPUs, Gloo on CPUs), nccl (one GPU "
+                  "per rank), or gloo (through host memory; ranks may share a GPU)")
+      ->capture_default_str();
   command.add_flag("--text_encoder_on_cpu", group.text_encoder_on_cpu,
                    "Run the text encoder on the CPU in float32 (saves its GPU memory)");
   command.add_option("--variant", group.variant, "Weights variant, e.g. fp16");
@@ -111,7 +116,7 @@ void finish_settings(GenerateSettings& settings) {
                      "' is not supported (pil or latent)");
   }
   // A misspelling, or a GPU this machine lacks, is refused before any work starts.
-  resolve_target(settings.group.device, settings.group.dtype);
+  settings.group.target();
   settings.request.use_resolution_binning = !settings.no_resolution_binning;
   settings.request.decode = settings.output_type == "pil";
 }
@@ -134,6 +139,7 @@ nlohmann::json settings_json(const GenerateSettings& settings, const std::string
   if (settings.group.world_size > 1) {
     json["parallel"] = to_json(settings.group.parallel);
     json["world_size"] = settings.group.world_size;
+    json["comm"] = settings.group.comm;
   }
   return json;
 }

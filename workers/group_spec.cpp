@@ -6,11 +6,17 @@
 
 namespace xdit::workers {
 
+ComputeTarget GroupSpec::target(int local_rank) const {
+  if (!gpus.empty())
+    parse_gpu_list(gpus);
+  return resolve_target(device, dtype, comm, local_rank);
+}
+
 pipelines::PipelineOptions GroupSpec::pipeline_options(int local_rank) const {
-  const ComputeTarget target = resolve_target(device, dtype, local_rank);
+  const ComputeTarget where = target(local_rank);
   pipelines::PipelineOptions options;
-  options.device = target.device;
-  options.dtype = target.dtype;
+  options.device = where.device;
+  options.dtype = where.dtype;
   options.text_encoder_on_cpu = text_encoder_on_cpu;
   if (!scheduler.empty())
     options.scheduler_class = scheduler;
@@ -57,6 +63,8 @@ nlohmann::json to_json(const GroupSpec& spec) {
           {"device", spec.device},
           {"dtype", spec.dtype},
           {"text_encoder_on_cpu", spec.text_encoder_on_cpu},
+          {"comm", spec.comm},
+          {"gpus", spec.gpus},
           {"scheduler", spec.scheduler},
           {"parallel", to_json(spec.parallel)},
           {"world_size", spec.world_size},
@@ -71,6 +79,8 @@ GroupSpec group_spec_from_json(const nlohmann::json& json, const std::string& so
   spec.device = config.get_or<std::string>("device", spec.device);
   spec.dtype = config.get_or<std::string>("dtype", spec.dtype);
   spec.text_encoder_on_cpu = config.get_or<bool>("text_encoder_on_cpu", false);
+  spec.comm = config.get_or<std::string>("comm", spec.comm);
+  spec.gpus = config.get_or<std::string>("gpus", "");
   spec.scheduler = config.get_or<std::string>("scheduler", "");
   const io::Config parallel = config.child("parallel");
   spec.parallel = parallel_config_from_json(parallel.json(), parallel.source());

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/device.hpp"
 #include "parallel/parallel_config.hpp"
 #include "pipelines/pixart_pipeline.hpp"
 
@@ -22,14 +23,19 @@ struct GroupSpec {
   std::string device = "auto";  // --device: auto, cpu, cuda or cuda:N (core/device.hpp)
   std::string dtype = "auto";   // --dtype of the transformer and text encoder
   bool text_encoder_on_cpu = false;
+  std::string comm = "auto";  // --comm: auto, nccl or gloo (core/device.hpp)
+  // --gpus "0,2": the workers' CUDA_VISIBLE_DEVICES; empty: as this process's.
+  std::string gpus;
   std::string scheduler;  // scheduler class; empty: the model's
   parallel::ParallelConfig parallel;
   int world_size = 1;
   // Bounds the rendezvous and every collective of the workers.
   std::chrono::milliseconds comm_timeout = std::chrono::minutes(5);
 
-  // The options of the rank with this LOCAL_RANK (its GPU, when on GPUs).
-  // UsageError naming --device or --dtype when they cannot be had here.
+  // Where the rank with this LOCAL_RANK computes and how it talks (its GPU,
+  // when on GPUs). UsageError naming --device, --dtype or --comm when they
+  // cannot be had here.
+  ComputeTarget target(int local_rank = 0) const;
   pipelines::PipelineOptions pipeline_options(int local_rank = 0) const;
 };
 

@@ -160,7 +160,7 @@ void serve_launcher(const RankEnvironment& environment) {
   try {
     const auto setup = expect<SetupMessage>(inbox.pop(), "before setup");
     RankWorker worker(environment, setup.spec);
-    channel.send(ReadyMessage{worker.rank(), worker.load_seconds(), sample_memory(),
+    channel.send(ReadyMessage{worker.rank(), worker.load_seconds(), worker.memory(),
                               worker.transformer_parameter_bytes()});
     for (;;) {
       Message message = inbox.pop();

@@ -95,6 +95,7 @@ void Launcher::start_workers() {
     if (pin)
       slot.cpu_core = cores[rank];
     slot.threads = std::max(options_.threads_per_worker, 1);
+    slot.visible_gpus = spec_.gpus;
     slot.control_fd = theirs.fd();
     if (!options_.log_dir.empty()) {
       slot.log = options_.log_dir / ("rank" + std::to_string(rank) + ".log");

@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "core/gpu_info.hpp"
 #include "io/model_folder.hpp"
 #include "parallel/mesh.hpp"
 
@@ -33,7 +34,14 @@ RankWorker::RankWorker(const RankEnvironment& environment, const GroupSpec& spec
           : environment.store_file;
   spdlog::info("joining {} ({} processes) at {}", spec.parallel.describe(), environment.world_size,
                where);
-  comm_ = std::make_unique<parallel::Communicator>(environment.rendezvous(spec.comm_timeout), mesh);
+  // Refused alike on every rank, before anyone waits for the others.
+  const ComputeTarget target = spec.target(environment.local_rank);
+  parallel::Rendezvous rendezvous = environment.rendezvous(spec.comm_timeout);
+  rendezvous.device = target.device;
+  rendezvous.host_staged = target.host_staged();
+  if (target.device.is_cuda())
+    gpu_index_ = target.device.index();
+  comm_ = std::make_unique<parallel::Communicator>(rendezvous, mesh);
   const io::ModelFolder folder(spec.model, spec.variant);
   pipeline_ = std::make_unique<pipelines::PixArtPipeline>(pipelines::PixArtPipeline::load(
       folder, spec.pipeline_options(environment.local_rank), *comm_));
@@ -52,6 +60,8 @@ RankOutcome RankWorker::generate(const pipelines::GenerationRequest& request,
   RankOutcome outcome;
   outcome.comm = nlohmann::json::object();
   comm_->stats().reset();
+  if (gpu_index_ >= 0)
+    reset_gpu_peak(gpu_index_);  // each generation's own peak
   // Every step's waits are traced; the last step's are kept for the Gantt chart.
   parallel::CommTimeline timeline;
   comm_->stats().trace(&timeline);
@@ -67,8 +77,7 @@ RankOutcome RankWorker::generate(const pipelines::GenerationRequest& request,
     }
     timeline.clear();
     // Text encoding's traffic counts into the first step.
-    StepReport report{event.step, event.total, event.seconds, comm_->stats().to_json(),
-                      sample_memory()};
+    StepReport report{event.step, event.total, event.seconds, comm_->stats().to_json(), memory()};
     comm_->stats().reset();
     add_comm_counts(outcome.comm, report.comm);
     if (callbacks.on_step)
@@ -77,7 +86,7 @@ RankOutcome RankWorker::generate(const pipelines::GenerationRequest& request,
   steps.on_latents = callbacks.on_latents;
   outcome.result = pipeline_->generate(request, steps);
   add_comm_counts(outcome.comm, comm_->stats().to_json());  // the decode's
-  outcome.memory = sample_memory();
+  outcome.memory = memory();
   return outcome;
 }
 

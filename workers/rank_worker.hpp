@@ -53,6 +53,8 @@ class RankWorker {
   double load_seconds() const { return load_seconds_; }
   // The transformer's tensors this rank holds (its stage and tensor shard).
   int64_t transformer_parameter_bytes() const;
+  // This process's memory, and its GPU's when it computes on one.
+  MemorySample memory() const { return sample_memory(gpu_index_); }
 
   // Every rank calls it with the same request.
   RankOutcome generate(const pipelines::GenerationRequest& request,
@@ -60,6 +62,7 @@ class RankWorker {
 
  private:
   int rank_;
+  int gpu_index_ = -1;  // the CUDA device of this rank, -1 on a CPU
   double load_seconds_ = 0;
   std::unique_ptr<parallel::Communicator> comm_;
   std::unique_ptr<pipelines::PixArtPipeline> pipeline_;

@@ -68,6 +68,11 @@ std::vector<std::string> worker_environment(const WorkerSlot& slot) {
   set("OPENBLAS_NUM_THREADS", std::to_string(slot.threads));
   if (slot.cpu_core)
     set("XDIT_CPU_CORE", std::to_string(*slot.cpu_core));
+  if (!slot.visible_gpus.empty()) {
+    std::erase_if(
+        env, [](const std::string& entry) { return entry.rfind("CUDA_VISIBLE_DEVICES=", 0) == 0; });
+    set("CUDA_VISIBLE_DEVICES", slot.visible_gpus);
+  }
   return env;
 }
 

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "workers/child_process.hpp"
@@ -21,7 +22,8 @@ struct WorkerSlot {
   std::filesystem::path store_file;
   std::optional<int> cpu_core;
   int threads = 1;
-  int control_fd = -1;  // the worker's end of its channel, in this process
+  std::string visible_gpus;  // CUDA_VISIBLE_DEVICES; empty: this process's
+  int control_fd = -1;       // the worker's end of its channel, in this process
   std::optional<std::filesystem::path> log;
   std::optional<pid_t> process_group;
 };

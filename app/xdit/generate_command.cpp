@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/threads.hpp"
 #include "io/model_folder.hpp"
@@ -61,7 +62,8 @@ int run_in_process(const GenerateOptions& options, const io::ModelFolder& folder
   return 0;
 }
 
-// "rank 1: 0.412 s/step, 1.5 MB sent/step, peak 612 MB"
+// "rank 1: 0.412 s/step, 1.5 MB sent/step, peak memory 612 MB", and for a
+// rank on a GPU "peak GPU memory 2140 MB on cuda:1 (NVIDIA H200)".
 std::string rank_summary(const workers::MetricsMessage& m) {
   double seconds = 0;
   for (double s : m.step_seconds)
@@ -69,10 +71,11 @@ std::string rank_summary(const workers::MetricsMessage& m) {
   const double steps = std::max<double>(1, static_cast<double>(m.step_seconds.size()));
   const double sent = m.comm.contains("total") ? m.comm["total"].value("bytes_sent", 0.0) : 0.0;
   char text[160];
-  std::snprintf(text, sizeof(text), "rank %d: %.3f s/step, %.2f MB sent/step, peak memory %.0f MB",
-                m.rank, seconds / steps, sent / steps / 1e6,
-                static_cast<double>(m.memory.peak_rss_bytes) / 1e6);
-  return text;
+  std::snprintf(text, sizeof(text),
+                "rank %d: %.3f s/step, %.2f MB sent/step, peak %smemory %.0f MB", m.rank,
+                seconds / steps, sent / steps / 1e6, m.memory.gpu ? "GPU " : "",
+                static_cast<double>(workers::peak_bytes(m.memory)) / 1e6);
+  return m.memory.gpu ? text + (" on " + m.memory.gpu->label()) : std::string(text);
 }
 
 int run_on_group(const GenerateOptions& options, const io::ModelFolder& folder) {
@@ -108,8 +111,11 @@ int run_on_group(const GenerateOptions& options, const io::ModelFolder& folder) 
 int run_generate(GenerateOptions options) {
   auto& settings = options.settings;
   // Before anything asks CUDA for its devices; workers inherit it.
-  if (!options.gpus.empty())
+  if (!options.gpus.empty()) {
+    parse_gpu_list(options.gpus);
     ::setenv("CUDA_VISIBLE_DEVICES", options.gpus.c_str(), 1);
+    settings.group.gpus = options.gpus;
+  }
   workers::finish_settings(settings);
   if (options.nproc < 1)
     throw UsageError("--nproc " + std::to_string(options.nproc) + " is not a number of processes");

@@ -3,6 +3,7 @@
 #include <ATen/Context.h>
 #include <torch/version.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "core/error.hpp"
@@ -28,7 +29,7 @@ std::string cuda_unavailable_reason() {
          " or the NVIDIA driver is not loaded";
 }
 
-at::Device resolve_device(std::string_view spec, int local_rank) {
+at::Device resolve_device(std::string_view spec, int local_rank, bool share_gpus) {
   const int count = cuda_device_count();
   if (spec == "cpu")
     return at::kCPU;
@@ -39,7 +40,7 @@ at::Device resolve_device(std::string_view spec, int local_rank) {
   }
   if (count == 0)
     throw UsageError("--device " + std::string(spec) + ": " + cuda_unavailable_reason());
-  int index = local_rank;
+  int index = share_gpus ? local_rank % count : local_rank;
   if (spec.size() > 4) {
     const std::string number(spec.substr(spec.size() > 5 && spec[4] == ':' ? 5 : spec.size()));
     char* end = nullptr;
@@ -52,7 +53,8 @@ at::Device resolve_device(std::string_view spec, int local_rank) {
   if (index >= count) {
     throw UsageError("--device " + std::string(spec) + ": GPU " + std::to_string(index) +
                      " is wanted (one GPU per rank of this machine) but " + std::to_string(count) +
-                     " is/are visible");
+                     " is/are visible" +
+                     (spec.size() > 4 ? "" : "; --comm gloo lets ranks share GPUs"));
   }
   return {at::kCUDA, static_cast<c10::DeviceIndex>(index)};
 }
@@ -70,11 +72,50 @@ at::ScalarType resolve_dtype(std::string_view spec, at::Device device) {
                    ": expected auto, float32, bfloat16 or float16");
 }
 
-ComputeTarget resolve_target(std::string_view device, std::string_view dtype, int local_rank) {
+CommBackend resolve_comm(std::string_view spec, at::Device device) {
+  if (spec == "gloo" || (spec == "auto" && !device.is_cuda()))
+    return CommBackend::kGloo;
+  if (spec == "auto")
+    return CommBackend::kNccl;
+  if (spec != "nccl")
+    throw UsageError("--comm " + std::string(spec) + ": expected auto, nccl or gloo");
+  if (!device.is_cuda()) {
+    throw UsageError("--comm nccl: NCCL connects GPUs, and the ranks run on the " + device.str() +
+                     " (--device cuda, or --comm gloo)");
+  }
+  return CommBackend::kNccl;
+}
+
+ComputeTarget resolve_target(std::string_view device, std::string_view dtype, std::string_view comm,
+                             int local_rank) {
   ComputeTarget target;
-  target.device = resolve_device(device, local_rank);
+  target.device = resolve_device(device, local_rank, /*share_gpus=*/comm == "gloo");
   target.dtype = resolve_dtype(dtype, target.device);
+  target.comm = resolve_comm(comm, target.device);
   return target;
+}
+
+std::vector<int> parse_gpu_list(std::string_view spec) {
+  std::vector<int> gpus;
+  const auto refuse = [&] {
+    return UsageError("--gpus " + std::string(spec) +
+                      ": expected GPU numbers separated by commas, each once, e.g. 0,2");
+  };
+  size_t begin = 0;
+  while (begin <= spec.size()) {
+    const size_t end = std::min(spec.find(',', begin), spec.size());
+    const std::string_view number = spec.substr(begin, end - begin);
+    if (number.empty() || number.size() > 4 ||
+        number.find_first_not_of("0123456789") != std::string_view::npos) {
+      throw refuse();
+    }
+    const int gpu = std::stoi(std::string(number));
+    if (std::find(gpus.begin(), gpus.end(), gpu) != gpus.end())
+      throw refuse();
+    gpus.push_back(gpu);
+    begin = end + 1;
+  }
+  return gpus;
 }
 
 std::string dtype_name(at::ScalarType dtype) {

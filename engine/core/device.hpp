@@ -11,12 +11,22 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace xdit {
+
+// How the ranks of a group talk (`--comm`): NCCL between GPUs, one GPU per
+// rank; or Gloo, which on GPUs copies through host memory and lets several
+// ranks share one GPU. "auto" means NCCL on GPUs, Gloo on CPUs.
+enum class CommBackend { kNccl, kGloo };
 
 struct ComputeTarget {
   at::Device device = at::kCPU;
   at::ScalarType dtype = at::kFloat;
+  CommBackend comm = CommBackend::kGloo;
+
+  // Gloo carrying GPU tensors (parallel::Rendezvous::host_staged).
+  bool host_staged() const { return device.is_cuda() && comm == CommBackend::kGloo; }
 };
 
 // GPUs this process can use: 0 when LibTorch has no CUDA or none is visible
@@ -27,15 +37,25 @@ int cuda_device_count();
 std::string cuda_unavailable_reason();
 
 // "auto": cuda:<local_rank> when GPUs are visible, else the CPU. "cuda":
-// cuda:<local_rank>, one GPU per rank of this machine. "cuda:N": that GPU.
-// Throws UsageError naming `--device` when the GPU asked for is not there.
-at::Device resolve_device(std::string_view spec, int local_rank = 0);
+// cuda:<local_rank>, one GPU per rank of this machine; with `share_gpus`
+// (--comm gloo) ranks beyond the GPUs visible wrap around. "cuda:N": that
+// GPU. Throws UsageError naming `--device` when the GPU is not there.
+at::Device resolve_device(std::string_view spec, int local_rank = 0, bool share_gpus = false);
 
 // "auto": bfloat16 on a GPU, float32 on the CPU. Accepts float32/fp32,
 // bfloat16/bf16, float16/fp16/half. Throws UsageError naming `--dtype`.
 at::ScalarType resolve_dtype(std::string_view spec, at::Device device);
 
-ComputeTarget resolve_target(std::string_view device, std::string_view dtype, int local_rank = 0);
+// "auto", "nccl" or "gloo" for ranks on `device`; UsageError naming --comm
+// for NCCL on a CPU or a misspelling.
+CommBackend resolve_comm(std::string_view spec, at::Device device);
+
+ComputeTarget resolve_target(std::string_view device, std::string_view dtype,
+                             std::string_view comm = "auto", int local_rank = 0);
+
+// "0,2" (--gpus, CUDA_VISIBLE_DEVICES' form): the GPU numbers, in order.
+// UsageError naming --gpus for anything else, a repeated number included.
+std::vector<int> parse_gpu_list(std::string_view spec);
 
 // "float32", "bfloat16", "float16" (the --dtype spellings).
 std::string dtype_name(at::ScalarType dtype);

@@ -10,6 +10,7 @@
 #endif
 
 #include "core/device.hpp"
+#include "core/nvml.hpp"
 
 namespace xdit {
 
@@ -28,6 +29,12 @@ std::string gpu_name(int index) {
   return at::cuda::getDeviceProperties(index)->name;
 }
 
+int64_t gpu_total_bytes(int index) {
+  if (!present(index))
+    return 0;
+  return static_cast<int64_t>(at::cuda::getDeviceProperties(index)->totalGlobalMem);
+}
+
 GpuMemory gpu_memory(int index) {
   GpuMemory memory;
   if (!present(index))
@@ -40,6 +47,15 @@ GpuMemory gpu_memory(int index) {
   memory.allocated_bytes = stats.allocated_bytes[kAll].current;
   memory.peak_allocated_bytes = stats.allocated_bytes[kAll].peak;
   memory.reserved_bytes = stats.reserved_bytes[kAll].current;
+  char bus_id[32] = {};
+  if (cudaDeviceGetPCIBusId(bus_id, sizeof(bus_id), index) == cudaSuccess) {
+    if (const auto reading = nvml_reading(bus_id)) {
+      memory.device_used_bytes = reading->used_bytes;
+      memory.device_total_bytes = reading->total_bytes;
+      memory.utilization_percent = reading->utilization_percent;
+      return memory;
+    }
+  }
   const c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(index));
   size_t free = 0, total = 0;
   if (cudaMemGetInfo(&free, &total) == cudaSuccess) {
@@ -58,6 +74,9 @@ void reset_gpu_peak(int index) {
 
 std::string gpu_name(int) {
   return "";
+}
+int64_t gpu_total_bytes(int) {
+  return 0;
 }
 GpuMemory gpu_memory(int) {
   return {};

@@ -8,6 +8,8 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
 
+#include <utility>
+
 #define XDIT_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) ||       \
    (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
@@ -44,6 +46,13 @@ using InferenceGuard = c10::InferenceMode;
 bool has_fused_attention();
 at::Tensor fused_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const at::Tensor& bias, double scale);
+// The memory-efficient kernel with its log-sum-exp ([B, H, Lq] float32; the
+// kernel pads Lq, which is cut back here), for attention that is merged
+// afterwards. Same versions as fused_attention. Throws c10::Error where the
+// kernel refuses the inputs (head size, alignment of the bias).
+std::pair<at::Tensor, at::Tensor> fused_attention_with_lse(const at::Tensor& q, const at::Tensor& k,
+                                                           const at::Tensor& v,
+                                                           const at::Tensor& bias, double scale);
 
 // c10::Allocator::allocate lost its const in 2.3, when copy_data became a
 // pure virtual too. An allocator derives from this and implements

@@ -3,8 +3,11 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
+#include <spdlog/spdlog.h>
 
 #include <limits>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/error.hpp"
@@ -81,9 +84,8 @@ at::Tensor output_like(const at::Tensor& q, int64_t dv) {
 // conventions for rows that see no key (zero output, the same very negative
 // lse), so that results compare and merge alike. In float64 it serves
 // reference runs, against which tests measure float32's rounding
-// (docs/testing.md); on a GPU, in float32, the attention whose log-sum-exp a
-// method merges (Ring, stale K/V), until LibTorch's fused kernels that return
-// it are wired in.
+// (docs/testing.md); on a GPU, in float32, attention whose log-sum-exp is
+// merged where LibTorch's memory-efficient kernel refuses the inputs.
 PartialAttention attention_whole_matrix(const at::Tensor& q_in, const at::Tensor& k_in,
                                         const at::Tensor& v_in, const at::Tensor& bias,
                                         double scale) {
@@ -102,6 +104,30 @@ PartialAttention attention_whole_matrix(const at::Tensor& q_in, const at::Tensor
           (row_max + sum.log()).squeeze(-1)};
 }
 
+// LibTorch's memory-efficient kernel and its log-sum-exp, with the CPU
+// kernel's conventions for rows that see no key; nothing where the kernel
+// refuses the inputs (its head sizes, its alignment of a bias), said once.
+std::optional<PartialAttention> fused_partial(const at::Tensor& q, const at::Tensor& k,
+                                              const at::Tensor& v, const at::Tensor& bias,
+                                              double scale) {
+  try {
+    const at::Tensor fused_bias = bias.defined() ? bias.to(q.scalar_type()) : bias;
+    auto [out, lse] = compat::fused_attention_with_lse(q, k, v, fused_bias, scale);
+    constexpr double kLowest = std::numeric_limits<float>::lowest();
+    return PartialAttention{at::nan_to_num(out, 0.0),
+                            at::nan_to_num(lse.to(at::kFloat), kLowest, kLowest, kLowest)};
+  } catch (const c10::Error& e) {
+    static std::once_flag said;
+    std::call_once(said, [&] {
+      spdlog::warn(
+          "the fused attention kernel refused inputs of head size {} ({}); that "
+          "attention runs on the whole score matrix instead",
+          q.size(3), e.what_without_backtrace());
+    });
+    return std::nullopt;
+  }
+}
+
 }  // namespace
 
 PartialAttention attention_partial(const at::Tensor& q_in, const at::Tensor& k_in,
@@ -110,6 +136,11 @@ PartialAttention attention_partial(const at::Tensor& q_in, const at::Tensor& k_i
   // Named for profilers and the bench's per-kind breakdown (bench/op_breakdown).
   RECORD_USER_SCOPE("xdit::attention");
   check_inputs(q_in, k_in, v_in, bias_in);
+  if (!q_in.device().is_cpu() && q_in.scalar_type() != at::kDouble &&
+      compat::has_fused_attention()) {
+    if (auto fused = fused_partial(q_in, k_in, v_in, bias_in, scale))
+      return *std::move(fused);
+  }
   if (q_in.scalar_type() == at::kDouble || !q_in.device().is_cpu())
     return attention_whole_matrix(q_in, k_in, v_in, bias_in, scale);
   const at::Tensor q = kernel_input(q_in);

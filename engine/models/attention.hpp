@@ -25,8 +25,9 @@ struct PartialAttention {
 // is added (1/sqrt(D) usually; 1 for T5). float32, bfloat16 and float16 in,
 // the same dtype out; the arithmetic is float32. float64 (for reference runs
 // in tests) is computed in float64 by plain ATen operations over the whole
-// score matrix, and its lse is float64. On a GPU the same plain form runs in
-// float32 (attention() uses LibTorch's fused kernel there). A query whose
+// score matrix, and its lse is float64. On a GPU LibTorch's memory-efficient
+// kernel gives out and lse (the plain form in float32 where it refuses the
+// inputs); attention() uses LibTorch's choice of fused kernel. A query whose
 // every key is masked gets a zero output and a very negative (finite) lse,
 // so that merging it with attention over other keys gives exactly that
 // attention.

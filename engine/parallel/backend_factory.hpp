@@ -44,6 +44,10 @@ class BackendFactory {
   c10::intrusive_ptr<XDIT_C10D_BACKEND> create(const c10::intrusive_ptr<c10d::Store>& store,
                                                int rank, int size) const;
 
+  // Whether a group needs a second backend for point-to-point messages
+  // toward its lower members (NCCL: see GroupLink::toward_lower).
+  bool point_to_point_per_direction() const { return device_ == c10::DeviceType::CUDA; }
+
  private:
   c10::DeviceType device_;
   std::chrono::milliseconds timeout_;

@@ -1,5 +1,6 @@
 #include "parallel/communicator.hpp"
 
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -96,6 +97,10 @@ Communicator::Communicator(const Rendezvous& rendezvous, std::optional<Mesh> mes
       timeout_(rendezvous.timeout),
       mesh_(std::move(mesh)) {
   check(rendezvous);
+  // NCCL binds each communicator to the current device, and the caching
+  // allocator's first CUDA allocations land there too.
+  if (rendezvous.device.is_cuda())
+    c10::impl::getDeviceGuardImpl(c10::kCUDA)->setDevice(rendezvous.device);
   if (mesh_ && (mesh_->world_size() != world_size_ || mesh_->rank() != rank_)) {
     throw UsageError("the mesh is for rank " + std::to_string(mesh_->rank()) + " of " +
                      std::to_string(mesh_->world_size()) + ", the rendezvous for rank " +
@@ -106,8 +111,10 @@ Communicator::Communicator(const Rendezvous& rendezvous, std::optional<Mesh> mes
     store_ = join_store(rendezvous);
     const auto reach = rendezvous.store_file.empty() ? BackendFactory::Reach::kNetwork
                                                      : BackendFactory::Reach::kThisMachine;
-    backends_ = std::make_unique<BackendFactory>(rendezvous.device, rendezvous.master_addr, reach,
-                                                 timeout_);
+    const c10::DeviceType wire = rendezvous.host_staged ? c10::kCPU : rendezvous.device.type();
+    backends_ = std::make_unique<BackendFactory>(wire, rendezvous.master_addr, reach, timeout_);
+    host_staged_ = rendezvous.host_staged;
+    device_ = rendezvous.device;
   }
   std::vector<int> everyone(world_size_);
   for (int r = 0; r < world_size_; ++r)
@@ -137,15 +144,22 @@ Group& Communicator::add_group(const std::string& name, const std::vector<int>& 
     if (group->ranks() == ranks)
       return *groups_.emplace_back(group->renamed(name));
   }
-  c10::intrusive_ptr<XDIT_C10D_BACKEND> backend;
+  GroupLink link;
   if (ranks.size() > 1) {
     const auto position = std::find(ranks.begin(), ranks.end(), rank_) - ranks.begin();
     // Named by members, so that every member finds the same keys whatever
     // groups the others formed before.
-    auto store = c10::make_intrusive<c10d::PrefixStore>("xdit/group/" + rank_list(ranks), store_);
+    const std::string prefix = "xdit/group/" + rank_list(ranks);
+    const auto create = [&](const std::string& key) {
+      auto store = c10::make_intrusive<c10d::PrefixStore>(key, store_);
+      return backends_->create(store, static_cast<int>(position), static_cast<int>(ranks.size()));
+    };
     try {
-      backend =
-          backends_->create(store, static_cast<int>(position), static_cast<int>(ranks.size()));
+      link.backend = create(prefix);
+      if (backends_->point_to_point_per_direction())
+        link.toward_lower = create(prefix + "/toward-lower");
+      link.host_staged = host_staged_;
+      link.device = host_staged_ ? c10::Device(c10::kCPU) : device_;
     } catch (...) {
       throw CommError("rank " + std::to_string(rank_) + ": group '" + name + "' (ranks " +
                       rank_list(ranks) + ") did not form within " + seconds_text(timeout_) +
@@ -154,7 +168,7 @@ Group& Communicator::add_group(const std::string& name, const std::vector<int>& 
     spdlog::debug("rank {}: group '{}' formed with ranks {}", rank_, name, rank_list(ranks));
   }
   return *groups_.emplace_back(
-      std::make_unique<Group>(name, ranks, rank_, std::move(backend), timeout_, stats_));
+      std::make_unique<Group>(name, ranks, rank_, std::move(link), timeout_, stats_));
 }
 
 }  // namespace xdit::parallel

@@ -6,7 +6,7 @@
 // other ranks only through its groups, so that every byte is counted in one
 // CommStats and every wait is bounded by a timeout.
 
-#include <c10/core/DeviceType.h>
+#include <c10/core/Device.h>
 #include <c10/util/intrusive_ptr.h>
 
 #include <array>
@@ -51,8 +51,13 @@ struct Rendezvous {
   // every interface and cannot be told otherwise, so a local group must not
   // use one. Empty: the TCP store at master_addr:master_port (torchrun, Slurm).
   std::string store_file;
-  // CPU: Gloo. CUDA: NCCL, in builds with XDIT_WITH_CUDA.
-  c10::DeviceType device = c10::DeviceType::CPU;
+  // Where this rank's tensors live. CPU: Gloo. CUDA: NCCL (builds with
+  // XDIT_WITH_CUDA), and the device becomes the process's current one.
+  c10::Device device = c10::kCPU;
+  // Gloo even for GPU tensors, which then cross through host copies: ranks
+  // sharing one GPU (NCCL refuses them), or a build without NCCL. On CPU
+  // tensors it only adds copies (tests use it to check the staging).
+  bool host_staged = false;
 };
 
 class Communicator {
@@ -89,6 +94,8 @@ class Communicator {
   std::chrono::milliseconds timeout_;
   c10::intrusive_ptr<c10d::Store> store_;
   std::unique_ptr<BackendFactory> backends_;
+  bool host_staged_ = false;
+  c10::Device device_ = c10::kCPU;  // the rank's tensors' (Rendezvous::device)
   CommStats stats_;
   std::optional<Mesh> mesh_;
   std::vector<std::unique_ptr<Group>> groups_;  // the world first

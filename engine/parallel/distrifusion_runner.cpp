@@ -2,8 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include <chrono>
-
 #include "core/error.hpp"
 #include "parallel/distrifusion_attention.hpp"
 
@@ -14,7 +12,6 @@ DistriFusionRunner::DistriFusionRunner(Group& group, int warmup_steps)
 
 at::Tensor DistriFusionRunner::denoise(const models::PixArtTransformer& model, at::Tensor latents,
                                        const PixArtInputs& inputs, const DenoiseLoop& loop) {
-  using Clock = std::chrono::steady_clock;
   const schedulers::Scheduler& scheduler = *loop.scheduler;
   const at::Tensor& timesteps = scheduler.timesteps();
   const int64_t steps = timesteps.size(0);
@@ -33,8 +30,8 @@ at::Tensor DistriFusionRunner::denoise(const models::PixArtTransformer& model, a
   DistriFusionAttention attention(group_);
   schedulers::SchedulerState state;
   const int64_t batch = loop.model_input(band).size(0);
+  StepClock clock(latents.device());
   for (int64_t i = 0; i < steps; ++i) {
-    const auto start = Clock::now();
     const bool synchronous = i < warmup_steps_;
     const bool next_is_stale = i + 1 < steps && i + 1 >= warmup_steps_;
     attention.begin_step(rows.first_row * grid.grid_width, grid.num_tokens(), synchronous,
@@ -50,7 +47,7 @@ at::Tensor DistriFusionRunner::denoise(const models::PixArtTransformer& model, a
     if (loop.on_step || i + 1 == steps)
       latents = group_.all_gather(band, 2);
     if (loop.on_step) {
-      loop.on_step(i + 1, std::chrono::duration<double>(Clock::now() - start).count(), latents);
+      loop.on_step(i + 1, clock.lap(), latents);
     }
   }
   return latents;

@@ -8,15 +8,16 @@
 #include <numeric>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 
+#include "core/gpu_info.hpp"
 #include "parallel/comm_error.hpp"
 #include "parallel/comm_text.hpp"
 
 namespace xdit::parallel {
 
-// The backend, shared by groups with the same members, and the first failure
+// The link, shared by groups with the same members, and the first failure
 // seen on it: after one, its members are out of step.
 struct Group::Channel {
-  c10::intrusive_ptr<XDIT_C10D_BACKEND> backend;
+  GroupLink link;
   std::string failure;
 };
 
@@ -24,6 +25,7 @@ struct PendingOp::State {
   Group* group;
   CommOp op;
   std::string what;
+  at::Device device;                        // of the caller's tensors
   c10::intrusive_ptr<XDIT_C10D_WORK> work;  // null when nothing left the process
   std::function<at::Tensor()> finish;
 };
@@ -83,11 +85,10 @@ void PendingOp::complete_quietly() noexcept {
 
 // ---- Group ----
 
-Group::Group(std::string name, std::vector<int> ranks, int rank,
-             c10::intrusive_ptr<XDIT_C10D_BACKEND> backend, std::chrono::milliseconds timeout,
-             CommStats& stats)
+Group::Group(std::string name, std::vector<int> ranks, int rank, GroupLink link,
+             std::chrono::milliseconds timeout, CommStats& stats)
     : Group(std::move(name), std::move(ranks), rank,
-            std::make_shared<Channel>(Channel{std::move(backend), {}}), timeout, stats) {}
+            std::make_shared<Channel>(Channel{std::move(link), {}}), timeout, stats) {}
 
 Group::Group(std::string name, std::vector<int> ranks, int rank, std::shared_ptr<Channel> channel,
              std::chrono::milliseconds timeout, CommStats& stats)
@@ -104,7 +105,7 @@ Group::Group(std::string name, std::vector<int> ranks, int rank, std::shared_ptr
                      "' (ranks " + rank_list(ranks_) + ")");
   }
   index_ = static_cast<int>(it - ranks_.begin());
-  if ((ranks_.size() > 1) != static_cast<bool>(channel_->backend)) {
+  if ((ranks_.size() > 1) != static_cast<bool>(channel_->link.backend)) {
     throw UsageError("group '" + name_ + "': a backend is needed exactly when it has peers");
   }
 }
@@ -153,18 +154,50 @@ void Group::fail(CommOp op, const std::string& what, std::exception_ptr error,
   throw CommError(message);
 }
 
+bool Group::host_staged() const {
+  return channel_->link.host_staged && channel_->link.backend;
+}
+
+at::Device Group::wire_device(const at::Tensor& like) const {
+  if (!channel_->link.backend)
+    return like.device();
+  return host_staged() ? at::Device(at::kCPU) : channel_->link.device;
+}
+
+at::Tensor Group::wire(const at::Tensor& tensor) const {
+  const at::Device device = wire_device(tensor);
+  if (device == tensor.device() && !host_staged())
+    return tensor.contiguous();
+  at::Tensor copy = at::empty(tensor.sizes(), tensor.options().device(device));
+  copy.copy_(tensor);
+  return copy;
+}
+
+at::Tensor Group::wire_buffer(at::IntArrayRef sizes, const at::Tensor& like) const {
+  return at::empty(sizes, like.options().device(wire_device(like)));
+}
+
+XDIT_C10D_BACKEND* Group::point_to_point_backend(int peer_index, bool sending) const {
+  const int receiver = sending ? peer_index : index_;
+  const int sender = sending ? index_ : peer_index;
+  if (channel_->link.toward_lower && receiver < sender)
+    return channel_->link.toward_lower.get();
+  return channel_->link.backend.get();
+}
+
 PendingOp Group::start(CommOp op, std::string what, int64_t bytes_sent, int64_t bytes_received,
-                       const Issue& issue, std::function<at::Tensor()> finish) {
+                       at::Device device, const Issue& issue, std::function<at::Tensor()> finish,
+                       XDIT_C10D_BACKEND* backend) {
   if (!channel_->failure.empty()) {
     throw CommError(context(op, what) + " refused: the group failed earlier (" + channel_->failure +
                     ")");
   }
   auto state = std::make_unique<PendingOp::State>(
-      PendingOp::State{this, op, std::move(what), {}, std::move(finish)});
+      PendingOp::State{this, op, std::move(what), device, {}, std::move(finish)});
   stats_.record(op, bytes_sent, bytes_received);
-  if (channel_->backend) {
+  if (channel_->link.backend) {
     try {
-      state->work = issue(*channel_->backend);
+      state->work = issue(backend ? *backend : *channel_->link.backend);
     } catch (...) {
       fail(op, state->what, std::current_exception(), {});
     }
@@ -173,6 +206,11 @@ PendingOp Group::start(CommOp op, std::string what, int64_t bytes_sent, int64_t 
 }
 
 at::Tensor Group::complete(PendingOp::State& state) {
+  // GPU work is queued: waiting for the computation that feeds the operation
+  // first keeps that time out of the communication's on the timeline (NCCL
+  // runs on its own stream and its waits block: see nccl_backend.cpp).
+  if (state.work && state.device.is_cuda())
+    synchronize(state.device);
   const auto begin = std::chrono::steady_clock::now();
   if (state.work) {
     try {
@@ -206,14 +244,15 @@ PendingOp Group::isend(const at::Tensor& tensor, int dst, int tag) {
   const int peer = member_index(dst, "destination");
   if (peer == index_)
     throw UsageError("group '" + name_ + "': a rank cannot send to itself");
-  std::vector<at::Tensor> buffers{tensor.contiguous()};
+  std::vector<at::Tensor> buffers{wire(tensor)};
   return start(
       CommOp::kSend, "of " + byte_size(tensor.nbytes()) + " to rank " + std::to_string(dst),
-      tensor.nbytes(), 0,
+      tensor.nbytes(), 0, tensor.device(),
       [buffers, peer, tag](XDIT_C10D_BACKEND& backend) mutable {
         return backend.send(buffers, peer, tag);
       },
-      [buffers] { return buffers[0]; });
+      [buffers, tensor] { return buffers[0].is_same(tensor) ? buffers[0] : tensor.contiguous(); },
+      point_to_point_backend(peer, true));
 }
 
 PendingOp Group::irecv(const at::Tensor& tensor, int src, int tag) {
@@ -221,11 +260,12 @@ PendingOp Group::irecv(const at::Tensor& tensor, int src, int tag) {
   if (peer == index_)
     throw UsageError("group '" + name_ + "': a rank cannot receive from itself");
   // Received straight into the caller's tensor when its memory allows.
-  std::vector<at::Tensor> buffers{
-      tensor.is_contiguous() ? tensor : at::empty(tensor.sizes(), tensor.options())};
+  const bool direct =
+      tensor.is_contiguous() && !host_staged() && wire_device(tensor) == tensor.device();
+  std::vector<at::Tensor> buffers{direct ? tensor : wire_buffer(tensor.sizes(), tensor)};
   return start(
       CommOp::kRecv, "of " + byte_size(tensor.nbytes()) + " from rank " + std::to_string(src), 0,
-      tensor.nbytes(),
+      tensor.nbytes(), tensor.device(),
       [buffers, peer, tag](XDIT_C10D_BACKEND& backend) mutable {
         return backend.recv(buffers, peer, tag);
       },
@@ -233,7 +273,8 @@ PendingOp Group::irecv(const at::Tensor& tensor, int src, int tag) {
         if (!buffers[0].is_same(tensor))
           tensor.copy_(buffers[0]);
         return tensor;
-      });
+      },
+      point_to_point_backend(peer, false));
 }
 
 // ---- collectives ----
@@ -241,7 +282,7 @@ PendingOp Group::irecv(const at::Tensor& tensor, int src, int tag) {
 PendingOp Group::start_all_gather(const at::Tensor& tensor,
                                   std::function<at::Tensor(const at::Tensor&)> arrange) {
   const int n = size();
-  std::vector<at::Tensor> input{tensor.contiguous()};
+  std::vector<at::Tensor> input{wire(tensor)};
   std::vector<int64_t> stacked_shape{n};
   for (int64_t s : tensor.sizes())
     stacked_shape.push_back(s);
@@ -251,18 +292,18 @@ PendingOp Group::start_all_gather(const at::Tensor& tensor,
   at::Tensor stacked;
   {
     const c10::InferenceMode normal_tensors(false);
-    stacked = n == 1 ? input[0].unsqueeze(0) : at::empty(stacked_shape, tensor.options());
+    stacked = n == 1 ? input[0].unsqueeze(0) : wire_buffer(stacked_shape, tensor);
   }
   std::vector<std::vector<at::Tensor>> outputs(1);
   for (int i = 0; i < n && n > 1; ++i)
     outputs[0].push_back(stacked[i]);
   const int64_t bytes = tensor.nbytes() * (n - 1);
   return start(
-      CommOp::kAllGather, "of " + byte_size(tensor.nbytes()), bytes, bytes,
+      CommOp::kAllGather, "of " + byte_size(tensor.nbytes()), bytes, bytes, tensor.device(),
       [input, outputs](XDIT_C10D_BACKEND& backend) mutable {
         return backend.allgather(outputs, input);
       },
-      [stacked, arrange] { return arrange(stacked); });
+      [stacked, arrange, device = tensor.device()] { return arrange(stacked).to(device); });
 }
 
 std::vector<at::Tensor> Group::all_gather(const at::Tensor& tensor) {
@@ -293,18 +334,18 @@ at::Tensor Group::all_to_all(const at::Tensor& tensor, int64_t scatter_dim, int6
                      std::to_string(n) + " equal chunks");
   }
   // c10d splits rows of dim 0, so the scattered dim goes first.
-  std::vector<at::Tensor> input{tensor.movedim(scatter, 0).contiguous()};
+  std::vector<at::Tensor> input{wire(tensor.movedim(scatter, 0))};
   std::vector<at::Tensor> output{n == 1 ? input[0] : at::empty_like(input[0])};
   const int64_t bytes = tensor.nbytes() / n * (n - 1);
   return start(
-             CommOp::kAllToAll, "of " + byte_size(tensor.nbytes()), bytes, bytes,
+             CommOp::kAllToAll, "of " + byte_size(tensor.nbytes()), bytes, bytes, tensor.device(),
              [input, output](XDIT_C10D_BACKEND& backend) mutable {
                std::vector<int64_t> even;  // empty: equal splits
                return backend.alltoall_base(output[0], input[0], even, even);
              },
-             [output, n, scatter, gather] {
+             [output, n, scatter, gather, device = tensor.device()] {
                std::vector<at::Tensor> pieces;
-               for (const at::Tensor& piece : output[0].chunk(n, 0)) {
+               for (const at::Tensor& piece : output[0].to(device).chunk(n, 0)) {
                  pieces.push_back(piece.movedim(0, scatter));
                }
                return at::cat(pieces, gather);
@@ -332,27 +373,27 @@ at::Tensor Group::all_to_all_uneven(const at::Tensor& tensor,
   }
   std::vector<int64_t> shape = tensor.sizes().vec();
   shape[0] = sum(output_splits);
-  std::vector<at::Tensor> input{tensor.contiguous()};
-  std::vector<at::Tensor> output{n == 1 ? input[0] : at::empty(shape, tensor.options())};
+  std::vector<at::Tensor> input{wire(tensor)};
+  std::vector<at::Tensor> output{n == 1 ? input[0] : wire_buffer(shape, tensor)};
   const int64_t row = tensor.size(0) ? tensor.nbytes() / tensor.size(0) : 0;
   return start(
              CommOp::kAllToAll, "of " + byte_size(tensor.nbytes()) + " in uneven splits",
              (sum(input_splits) - input_splits[index_]) * row,
-             (sum(output_splits) - output_splits[index_]) * row,
+             (sum(output_splits) - output_splits[index_]) * row, tensor.device(),
              [input, output, in = input_splits,
               out = output_splits](XDIT_C10D_BACKEND& backend) mutable {
                return backend.alltoall_base(output[0], input[0], out, in);
              },
-             [output] { return output[0]; })
+             [output, device = tensor.device()] { return output[0].to(device); })
       .wait();
 }
 
 void Group::all_reduce_sum_(at::Tensor& tensor) {
   const int n = size();
-  std::vector<at::Tensor> buffers{tensor.contiguous()};
+  std::vector<at::Tensor> buffers{wire(tensor)};
   const int64_t bytes = tensor.nbytes() * 2 * (n - 1) / n;
   start(
-      CommOp::kAllReduce, "(sum) of " + byte_size(tensor.nbytes()), bytes, bytes,
+      CommOp::kAllReduce, "(sum) of " + byte_size(tensor.nbytes()), bytes, bytes, tensor.device(),
       [buffers, this](XDIT_C10D_BACKEND& backend) mutable {
         c10d::AllreduceOptions options;
         options.reduceOp = c10d::ReduceOp::SUM;
@@ -376,11 +417,11 @@ at::Tensor Group::all_reduce_sum(const at::Tensor& tensor) {
 void Group::broadcast_(at::Tensor& tensor, int root) {
   const int root_index = member_index(root, "root");
   const int n = size();
-  std::vector<at::Tensor> buffers{tensor.contiguous()};
+  std::vector<at::Tensor> buffers{wire(tensor)};
   const bool is_root = root_index == index_;
   start(
       CommOp::kBroadcast, "of " + byte_size(tensor.nbytes()) + " from rank " + std::to_string(root),
-      is_root ? tensor.nbytes() * (n - 1) : 0, is_root ? 0 : tensor.nbytes(),
+      is_root ? tensor.nbytes() * (n - 1) : 0, is_root ? 0 : tensor.nbytes(), tensor.device(),
       [buffers, root_index, this](XDIT_C10D_BACKEND& backend) mutable {
         c10d::BroadcastOptions options;
         options.rootRank = root_index;
@@ -396,7 +437,7 @@ void Group::broadcast_(at::Tensor& tensor, int root) {
 }
 
 void Group::barrier() {
-  start(CommOp::kBarrier, "", 0, 0,
+  start(CommOp::kBarrier, "", 0, 0, at::kCPU,
         [this](XDIT_C10D_BACKEND& backend) {
           c10d::BarrierOptions options;
           options.timeout = timeout_;

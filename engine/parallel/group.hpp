@@ -13,6 +13,7 @@
 // the sequence of operations): later calls throw at once, quoting the failure.
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <c10/util/intrusive_ptr.h>
 
 #include <chrono>
@@ -33,6 +34,27 @@ class Work;
 namespace xdit::parallel {
 
 class Group;
+
+// How the members of a group reach each other.
+struct GroupLink {
+  // Null exactly when the group has a single member.
+  c10::intrusive_ptr<XDIT_C10D_BACKEND> backend;
+  // NCCL only: point-to-point messages to a member earlier in ranks() go
+  // through this second backend. NCCL runs a pair's sends and receives on
+  // one stream in the order they were issued, so a receive posted ahead (as
+  // PipeFusion and Ring do) would stall the partner's send queued behind its
+  // own posted receive. With one backend per direction each stream carries
+  // one direction, whose messages both sides issue in the same order.
+  c10::intrusive_ptr<XDIT_C10D_BACKEND> toward_lower;
+  // Where the backend takes tensors: the CPU for Gloo, the rank's GPU for
+  // NCCL. A tensor elsewhere (a CPU result on a GPU rank) crosses over in a
+  // copy, there and back.
+  c10::Device device = c10::kCPU;
+  // The backend is Gloo but the tensors may live on a GPU (--comm gloo, for
+  // ranks sharing a GPU, which NCCL refuses): every tensor crosses through a
+  // host copy on its way in and out, even one already there.
+  bool host_staged = false;
+};
 
 // An operation in flight. wait() completes it; a handle dropped without
 // wait() is completed by its destructor (bounded by the timeout; errors are
@@ -62,10 +84,9 @@ class PendingOp {
 class Group {
  public:
   // `ranks`: the members in coordinate order; `rank`: this process, one of
-  // them. `backend` is null exactly when there is a single member.
-  Group(std::string name, std::vector<int> ranks, int rank,
-        c10::intrusive_ptr<XDIT_C10D_BACKEND> backend, std::chrono::milliseconds timeout,
-        CommStats& stats);
+  // them. `link.backend` is null exactly when there is a single member.
+  Group(std::string name, std::vector<int> ranks, int rank, GroupLink link,
+        std::chrono::milliseconds timeout, CommStats& stats);
   ~Group();
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;
@@ -121,10 +142,24 @@ class Group {
 
   // The position of a global rank among the members; UsageError otherwise.
   int member_index(int rank, const char* role) const;
-  // Counts the operation and hands it to the backend (skipped for a single
-  // member); `finish` turns the buffers into the result once it completed.
+  // Counts the operation and hands it to `backend` (the group's when null;
+  // skipped for a single member); `finish` turns the buffers into the result
+  // once it completed. `device`: where the caller's tensors live.
   PendingOp start(CommOp op, std::string what, int64_t bytes_sent, int64_t bytes_received,
-                  const Issue& issue, std::function<at::Tensor()> finish);
+                  at::Device device, const Issue& issue, std::function<at::Tensor()> finish,
+                  XDIT_C10D_BACKEND* backend = nullptr);
+  // Whether tensors cross through host copies (a staged link with peers).
+  bool host_staged() const;
+  // Where the backend takes tensors like `like` (its own device without peers).
+  at::Device wire_device(const at::Tensor& like) const;
+  // The tensor as the backend takes it: contiguous, on wire_device; a copy
+  // when it crosses devices or the link is host-staged (then it never
+  // aliases `tensor`).
+  at::Tensor wire(const at::Tensor& tensor) const;
+  // A buffer the backend may write, shaped and typed as `like`, on the wire's device.
+  at::Tensor wire_buffer(at::IntArrayRef sizes, const at::Tensor& like) const;
+  // The backend for a point-to-point message with the member at `peer_index`.
+  XDIT_C10D_BACKEND* point_to_point_backend(int peer_index, bool sending) const;
   at::Tensor complete(PendingOp::State& state);
   PendingOp start_all_gather(const at::Tensor& tensor,
                              std::function<at::Tensor(const at::Tensor&)> arrange);

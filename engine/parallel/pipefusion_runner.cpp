@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include <chrono>
 #include <deque>
 #include <string>
 #include <vector>
@@ -15,7 +14,6 @@
 namespace xdit::parallel {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using models::PatchRows;
 
 // One unit of a stage's work: the whole image of a warm-up step, or one
@@ -148,12 +146,11 @@ at::Tensor PipeFusionRunner::denoise(const models::PixArtTransformer& model, at:
     }
   };
 
-  auto step_start = Clock::now();
+  StepClock clock(latents.device());
   const auto report = [&](int64_t steps_done, const at::Tensor& x) {
-    const auto now = Clock::now();
+    const double seconds = clock.lap();
     if (loop.on_step)
-      loop.on_step(steps_done, std::chrono::duration<double>(now - step_start).count(), x);
-    step_start = now;
+      loop.on_step(steps_done, seconds, x);
   };
 
   // The first stage's bands of the previous step that have not arrived yet.

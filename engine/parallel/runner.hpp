@@ -11,6 +11,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -42,6 +43,20 @@ struct DenoiseLoop {
   std::function<at::Tensor(const at::Tensor& model_output)> noise;
   // After each step: the steps done, that step's seconds, the latents.
   std::function<void(int64_t steps_done, double seconds, const at::Tensor& latents)> on_step;
+};
+
+// Times the denoising steps of one rank. Work on a GPU is queued, so a step
+// ends when its device has done it: lap() waits for the device before it
+// reads the clock (one wait per step, which costs the GPU nothing).
+class StepClock {
+ public:
+  explicit StepClock(at::Device device);
+  // The seconds since construction or the last lap, from now on the next lap.
+  double lap();
+
+ private:
+  at::Device device_;
+  std::chrono::steady_clock::time_point start_;
 };
 
 class Runner {

@@ -2,8 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include <chrono>
-
 #include "core/error.hpp"
 #include "parallel/usp_attention.hpp"
 
@@ -57,18 +55,17 @@ at::Tensor SynchronousRunner::predict(const models::PixArtTransformer& model,
 
 at::Tensor SynchronousRunner::denoise(const models::PixArtTransformer& model, at::Tensor latents,
                                       const PixArtInputs& inputs, const DenoiseLoop& loop) {
-  using Clock = std::chrono::steady_clock;
   const schedulers::Scheduler& scheduler = *loop.scheduler;
   const at::Tensor& timesteps = scheduler.timesteps();
   schedulers::SchedulerState state;
+  StepClock clock(latents.device());
   for (int64_t i = 0; i < timesteps.size(0); ++i) {
-    const auto start = Clock::now();
     const at::Tensor input =
         loop.model_input(scheduler.scale_model_input(latents, i)).to(model.dtype());
     const at::Tensor output = predict(model, input, timesteps[i], inputs).to(at::kFloat);
     latents = scheduler.step(loop.noise(output), i, latents, state);
     if (loop.on_step) {
-      loop.on_step(i + 1, std::chrono::duration<double>(Clock::now() - start).count(), latents);
+      loop.on_step(i + 1, clock.lap(), latents);
     }
   }
   return latents;

@@ -209,12 +209,6 @@ PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
     throw UsageError("a PixArt rank needs a communicator made with its mesh");
   rank.comm = comm;
   const parallel::Mesh& mesh = *comm->mesh();
-  if (!options.device.is_cpu() && mesh.world_size() > 1) {
-    throw UsageError("--device " + options.device.str() + " with " +
-                     std::to_string(mesh.world_size()) +
-                     " ranks: the parallel methods do not run on GPUs yet (NCCL comes next); "
-                     "run one process on the GPU, or the group with --device cpu");
-  }
   parallel::make_runner(*comm);  // refuse a method without a runner at load, not per request
 
   pipeline.variant_ = variant_of(folder);

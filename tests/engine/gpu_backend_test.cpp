@@ -246,5 +246,54 @@ TEST(DeviceSelection, DtypesAndDevicesParse) {
   EXPECT_EQ(dtype_name(at::kBFloat16), "bfloat16");
 }
 
+TEST(DeviceSelection, GpuListsAreCommaSeparatedNumbersEachOnce) {
+  EXPECT_EQ(parse_gpu_list("0,2"), (std::vector<int>{0, 2}));
+  EXPECT_EQ(parse_gpu_list("3"), (std::vector<int>{3}));
+  for (const char* bad : {"", "0,,1", "0,", "a", "1,1", "-1", "0 ,1", "12345"}) {
+    try {
+      parse_gpu_list(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("--gpus"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(DeviceSelection, CommBackendFollowsTheDeviceAndRefusesNcclOnCpus) {
+  const at::Device gpu(at::kCUDA, 0);
+  EXPECT_EQ(resolve_comm("auto", at::kCPU), CommBackend::kGloo);
+  EXPECT_EQ(resolve_comm("auto", gpu), CommBackend::kNccl);
+  EXPECT_EQ(resolve_comm("gloo", gpu), CommBackend::kGloo);
+  EXPECT_EQ(resolve_comm("nccl", gpu), CommBackend::kNccl);
+  EXPECT_THROW(resolve_comm("mpi", gpu), UsageError);
+  try {
+    resolve_comm("nccl", at::kCPU);
+    FAIL() << "expected a refusal";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--comm nccl"), std::string::npos) << e.what();
+  }
+  // Only Gloo carrying GPU tensors goes through host copies.
+  EXPECT_TRUE((ComputeTarget{gpu, at::kBFloat16, CommBackend::kGloo}.host_staged()));
+  EXPECT_FALSE((ComputeTarget{gpu, at::kBFloat16, CommBackend::kNccl}.host_staged()));
+  EXPECT_FALSE((ComputeTarget{at::kCPU, at::kFloat, CommBackend::kGloo}.host_staged()));
+  EXPECT_EQ(resolve_target("cpu", "auto", "auto").comm, CommBackend::kGloo);
+  EXPECT_THROW(resolve_target("cpu", "auto", "nccl"), UsageError);
+}
+
+// Ranks of one machine take one GPU each, or share them under --comm gloo.
+TEST(GpuBackend, RanksBeyondTheGpusShareThemOnlyWithGloo) {
+  const int count = cuda_device_count();
+  if (count == 0)
+    GTEST_SKIP() << "no GPU: " << cuda_unavailable_reason();
+  EXPECT_EQ(resolve_device("cuda", count - 1), at::Device(at::kCUDA, count - 1));
+  EXPECT_EQ(resolve_device("cuda", count, /*share_gpus=*/true), at::Device(at::kCUDA, 0));
+  try {
+    resolve_device("cuda", count);
+    FAIL() << "expected a refusal";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--comm gloo"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace xdit

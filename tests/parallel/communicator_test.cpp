@@ -26,107 +26,142 @@ bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
 
-TEST(Communicator, SendAndReceive) {
-  run_process_group(2, [](Communicator& comm, int rank) {
-    Group& world = comm.world();
-    if (rank == 0) {
-      world.send(pattern(0, {2, 3}), 1);
-      world.send(pattern(7, {3, 2}).t(), 1, /*tag=*/5);  // non-contiguous source
-    } else {
-      at::Tensor a = at::empty({2, 3});
-      world.recv(a, 0);
-      EXPECT_TRUE(at::equal(a, pattern(0, {2, 3})));
-      // Into a non-contiguous view: received, then copied into place.
-      at::Tensor base = at::zeros({3, 2});
-      at::Tensor view = base.t();
-      world.recv(view, 0, 5);
-      EXPECT_TRUE(at::equal(base, pattern(7, {3, 2})));
-    }
-  });
+// The operations, on a direct link and on a host-staged one (--comm gloo's,
+// which copies every tensor through host memory and back: on CPU tensors the
+// copies are all that differs, so any lost copy-back shows here).
+class CommunicatorOps : public ::testing::TestWithParam<bool> {
+ protected:
+  static GroupRunOptions link() {
+    GroupRunOptions options;
+    options.host_staged = GetParam();
+    return options;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Links, CommunicatorOps, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "HostStaged" : "Direct";
+                         });
+
+TEST_P(CommunicatorOps, SendAndReceive) {
+  run_process_group(
+      2,
+      [](Communicator& comm, int rank) {
+        Group& world = comm.world();
+        if (rank == 0) {
+          world.send(pattern(0, {2, 3}), 1);
+          world.send(pattern(7, {3, 2}).t(), 1, /*tag=*/5);  // non-contiguous source
+        } else {
+          at::Tensor a = at::empty({2, 3});
+          world.recv(a, 0);
+          EXPECT_TRUE(at::equal(a, pattern(0, {2, 3})));
+          // Into a non-contiguous view: received, then copied into place.
+          at::Tensor base = at::zeros({3, 2});
+          at::Tensor view = base.t();
+          world.recv(view, 0, 5);
+          EXPECT_TRUE(at::equal(base, pattern(7, {3, 2})));
+        }
+      },
+      link());
 }
 
-TEST(Communicator, AsyncSendsAndReceivesAroundARing) {
+TEST_P(CommunicatorOps, AsyncSendsAndReceivesAroundARing) {
   // Ring attention's pattern: post the receive and the send, compute, wait.
-  run_process_group(3, [](Communicator& comm, int rank) {
-    Group& world = comm.world();
-    const int next = (rank + 1) % 3;
-    const int prev = (rank + 2) % 3;
-    at::Tensor incoming = at::empty({4, 5});
-    PendingOp recv = world.irecv(incoming, prev);
-    PendingOp send = world.isend(pattern(rank, {4, 5}), next);
-    EXPECT_TRUE(recv.pending());
-    EXPECT_TRUE(at::equal(recv.wait(), pattern(prev, {4, 5})));
-    EXPECT_TRUE(at::equal(incoming, pattern(prev, {4, 5})));
-    send.wait();
-    EXPECT_FALSE(send.pending());
-  });
+  run_process_group(
+      3,
+      [](Communicator& comm, int rank) {
+        Group& world = comm.world();
+        const int next = (rank + 1) % 3;
+        const int prev = (rank + 2) % 3;
+        at::Tensor incoming = at::empty({4, 5});
+        PendingOp recv = world.irecv(incoming, prev);
+        PendingOp send = world.isend(pattern(rank, {4, 5}), next);
+        EXPECT_TRUE(recv.pending());
+        EXPECT_TRUE(at::equal(recv.wait(), pattern(prev, {4, 5})));
+        EXPECT_TRUE(at::equal(incoming, pattern(prev, {4, 5})));
+        send.wait();
+        EXPECT_FALSE(send.pending());
+      },
+      link());
 }
 
-TEST(Communicator, AllGatherAsListAndConcatenated) {
-  run_process_group(3, [](Communicator& comm, int rank) {
-    Group& world = comm.world();
-    const std::vector<at::Tensor> pieces = world.all_gather(pattern(rank, {2, 2}));
-    ASSERT_EQ(pieces.size(), 3u);
-    for (int r = 0; r < 3; ++r)
-      EXPECT_TRUE(at::equal(pieces[r], pattern(r, {2, 2})));
+TEST_P(CommunicatorOps, AllGatherAsListAndConcatenated) {
+  run_process_group(
+      3,
+      [](Communicator& comm, int rank) {
+        Group& world = comm.world();
+        const std::vector<at::Tensor> pieces = world.all_gather(pattern(rank, {2, 2}));
+        ASSERT_EQ(pieces.size(), 3u);
+        for (int r = 0; r < 3; ++r)
+          EXPECT_TRUE(at::equal(pieces[r], pattern(r, {2, 2})));
 
-    const at::Tensor mine = pattern(rank, {2, 3, 4});
-    const at::Tensor expected =
-        at::cat({pattern(0, {2, 3, 4}), pattern(1, {2, 3, 4}), pattern(2, {2, 3, 4})}, 1);
-    EXPECT_TRUE(at::equal(world.all_gather(mine, 1), expected));
-    PendingOp pending = world.all_gather_async(mine, -2);
-    EXPECT_TRUE(at::equal(pending.wait(), expected));
-  });
+        const at::Tensor mine = pattern(rank, {2, 3, 4});
+        const at::Tensor expected =
+            at::cat({pattern(0, {2, 3, 4}), pattern(1, {2, 3, 4}), pattern(2, {2, 3, 4})}, 1);
+        EXPECT_TRUE(at::equal(world.all_gather(mine, 1), expected));
+        PendingOp pending = world.all_gather_async(mine, -2);
+        EXPECT_TRUE(at::equal(pending.wait(), expected));
+      },
+      link());
 }
 
-TEST(Communicator, AllToAllSwapsTheSplitDimensionLikeUlysses) {
-  run_process_group(2, [](Communicator& comm, int rank) {
-    // [batch, heads, tokens, head_dim], tokens split across ranks: after the
-    // exchange each rank holds half of the heads for all tokens.
-    const at::Tensor input = pattern(rank, {1, 4, 3, 2});
-    const at::Tensor output = comm.world().all_to_all(input, 1, 2);
-    std::vector<at::Tensor> expected;
-    for (int source = 0; source < 2; ++source) {
-      expected.push_back(pattern(source, {1, 4, 3, 2}).slice(1, 2 * rank, 2 * rank + 2));
-    }
-    EXPECT_TRUE(at::equal(output, at::cat(expected, 2)));
-    // And back: heads gathered, tokens scattered.
-    EXPECT_TRUE(at::equal(comm.world().all_to_all(output, 2, 1), input));
-    EXPECT_THROW(comm.world().all_to_all(pattern(rank, {3, 2}), 0, 1), UsageError);
-  });
+TEST_P(CommunicatorOps, AllToAllSwapsTheSplitDimensionLikeUlysses) {
+  run_process_group(
+      2,
+      [](Communicator& comm, int rank) {
+        // [batch, heads, tokens, head_dim], tokens split across ranks: after the
+        // exchange each rank holds half of the heads for all tokens.
+        const at::Tensor input = pattern(rank, {1, 4, 3, 2});
+        const at::Tensor output = comm.world().all_to_all(input, 1, 2);
+        std::vector<at::Tensor> expected;
+        for (int source = 0; source < 2; ++source) {
+          expected.push_back(pattern(source, {1, 4, 3, 2}).slice(1, 2 * rank, 2 * rank + 2));
+        }
+        EXPECT_TRUE(at::equal(output, at::cat(expected, 2)));
+        // And back: heads gathered, tokens scattered.
+        EXPECT_TRUE(at::equal(comm.world().all_to_all(output, 2, 1), input));
+        EXPECT_THROW(comm.world().all_to_all(pattern(rank, {3, 2}), 0, 1), UsageError);
+      },
+      link());
 }
 
-TEST(Communicator, AllToAllWithUnevenSplits) {
-  run_process_group(2, [](Communicator& comm, int rank) {
-    // Rank 0 holds 3 rows (1 kept, 2 for rank 1); rank 1 holds 4 (3 for rank 0, 1 kept).
-    const at::Tensor r0 = pattern(0, {3, 2});
-    const at::Tensor r1 = pattern(1, {4, 2});
-    const at::Tensor output = rank == 0 ? comm.world().all_to_all_uneven(r0, {1, 2}, {1, 3})
-                                        : comm.world().all_to_all_uneven(r1, {3, 1}, {2, 1});
-    const at::Tensor expected = rank == 0 ? at::cat({r0.slice(0, 0, 1), r1.slice(0, 0, 3)})
-                                          : at::cat({r0.slice(0, 1, 3), r1.slice(0, 3, 4)});
-    EXPECT_TRUE(at::equal(output, expected));
-    EXPECT_THROW(comm.world().all_to_all_uneven(r0, {1, 1}, {1, 1}), UsageError);
-  });
+TEST_P(CommunicatorOps, AllToAllWithUnevenSplits) {
+  run_process_group(
+      2,
+      [](Communicator& comm, int rank) {
+        // Rank 0 holds 3 rows (1 kept, 2 for rank 1); rank 1 holds 4 (3 for rank 0, 1 kept).
+        const at::Tensor r0 = pattern(0, {3, 2});
+        const at::Tensor r1 = pattern(1, {4, 2});
+        const at::Tensor output = rank == 0 ? comm.world().all_to_all_uneven(r0, {1, 2}, {1, 3})
+                                            : comm.world().all_to_all_uneven(r1, {3, 1}, {2, 1});
+        const at::Tensor expected = rank == 0 ? at::cat({r0.slice(0, 0, 1), r1.slice(0, 0, 3)})
+                                              : at::cat({r0.slice(0, 1, 3), r1.slice(0, 3, 4)});
+        EXPECT_TRUE(at::equal(output, expected));
+        EXPECT_THROW(comm.world().all_to_all_uneven(r0, {1, 1}, {1, 1}), UsageError);
+      },
+      link());
 }
 
-TEST(Communicator, AllReduceBroadcastAndBarrier) {
-  run_process_group(3, [](Communicator& comm, int rank) {
-    Group& world = comm.world();
-    const at::Tensor mine = pattern(rank, {5});
-    const at::Tensor expected = pattern(0, {5}) + pattern(1, {5}) + pattern(2, {5});
-    EXPECT_TRUE(at::equal(world.all_reduce_sum(mine), expected));
-    EXPECT_TRUE(at::equal(mine, pattern(rank, {5}))) << "the input must be left alone";
-    at::Tensor in_place = pattern(rank, {5, 2}).t();  // non-contiguous
-    world.all_reduce_sum_(in_place);
-    EXPECT_TRUE(
-        at::equal(in_place, (pattern(0, {5, 2}) + pattern(1, {5, 2}) + pattern(2, {5, 2})).t()));
+TEST_P(CommunicatorOps, AllReduceBroadcastAndBarrier) {
+  run_process_group(
+      3,
+      [](Communicator& comm, int rank) {
+        Group& world = comm.world();
+        const at::Tensor mine = pattern(rank, {5});
+        const at::Tensor expected = pattern(0, {5}) + pattern(1, {5}) + pattern(2, {5});
+        EXPECT_TRUE(at::equal(world.all_reduce_sum(mine), expected));
+        EXPECT_TRUE(at::equal(mine, pattern(rank, {5}))) << "the input must be left alone";
+        at::Tensor in_place = pattern(rank, {5, 2}).t();  // non-contiguous
+        world.all_reduce_sum_(in_place);
+        EXPECT_TRUE(at::equal(in_place,
+                              (pattern(0, {5, 2}) + pattern(1, {5, 2}) + pattern(2, {5, 2})).t()));
 
-    at::Tensor shared = rank == 2 ? pattern(2, {3}) : at::zeros({3});
-    world.broadcast_(shared, 2);
-    EXPECT_TRUE(at::equal(shared, pattern(2, {3})));
-    world.barrier();
-  });
+        at::Tensor shared = rank == 2 ? pattern(2, {3}) : at::zeros({3});
+        world.broadcast_(shared, 2);
+        EXPECT_TRUE(at::equal(shared, pattern(2, {3})));
+        world.barrier();
+      },
+      link());
 }
 
 TEST(Communicator, MeshSubGroupsTalkOnlyWithinThemselves) {

@@ -29,15 +29,7 @@ using testing::run_process_group;
 using testing::square_request;
 using testing::wide_request;
 
-ParallelConfig mesh(int data, int cfg, int ulysses, int ring, int tensor) {
-  ParallelConfig config;
-  config.data_degree = data;
-  config.cfg_degree = cfg;
-  config.ulysses_degree = ulysses;
-  config.ring_degree = ring;
-  config.tensor_degree = tensor;
-  return config;
-}
+using testing::mesh;
 
 void expect_serial_on_tiny(const ParallelConfig& config) {
   expect_serial_result(testing::tiny_pixart_folder(), config, square_request());

@@ -107,6 +107,8 @@ std::string current_test_name() {
   rendezvous.rank = role.rank;
   rendezvous.timeout = options.op_timeout;
   rendezvous.rank0_serves_store = options.rank0_serves_store;
+  rendezvous.host_staged = options.host_staged;
+  rendezvous.device = rank_device(options, role.rank);
   try {
     std::unique_ptr<Communicator> comm =
         config ? std::make_unique<Communicator>(rendezvous, Mesh(*config, world_size, role.rank))
@@ -319,6 +321,12 @@ void run(int world_size, const std::optional<ParallelConfig>& config, const Rank
 }
 
 }  // namespace
+
+c10::Device rank_device(const GroupRunOptions& options, int rank) {
+  if (!options.device.is_cuda() || options.host_staged)
+    return options.device;
+  return {c10::kCUDA, static_cast<c10::DeviceIndex>(rank)};
+}
 
 int free_local_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

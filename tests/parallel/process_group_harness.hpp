@@ -47,7 +47,16 @@ struct GroupRunOptions {
   // Let rank 0 serve the store on a port picked in advance, as a worker group
   // without a launcher does, instead of the supervisor serving it.
   bool rank0_serves_store = false;
+  // Where the ranks' tensors live (Rendezvous::device). A GPU with
+  // host_staged: every rank on that GPU, talking through Gloo; without: one
+  // GPU per rank (cuda:<rank>), talking through NCCL.
+  c10::Device device = c10::kCPU;
+  // Rendezvous::host_staged: every tensor crosses through a host copy.
+  bool host_staged = false;
 };
+
+// The device of `rank` under `options` (see GroupRunOptions::device).
+c10::Device rank_device(const GroupRunOptions& options, int rank);
 
 using RankBody = std::function<void(Communicator& comm, int rank)>;
 

@@ -37,6 +37,16 @@ SerialReference serial_reference(const io::ModelFolder& model,
   return reference;
 }
 
+ParallelConfig mesh(int data, int cfg, int ulysses, int ring, int tensor) {
+  ParallelConfig config;
+  config.data_degree = data;
+  config.cfg_degree = cfg;
+  config.ulysses_degree = ulysses;
+  config.ring_degree = ring;
+  config.tensor_degree = tensor;
+  return config;
+}
+
 // Square, on the built-in model: 8 × 8 patches.
 pipelines::GenerationRequest square_request() {
   pipelines::GenerationRequest request;
@@ -67,39 +77,47 @@ pipelines::GenerationRequest wide_request() {
 
 void expect_serial_result(const std::filesystem::path& folder, const ParallelConfig& config,
                           const pipelines::GenerationRequest& request, const SerialCheck& check) {
-  run_process_group(config, [&](Communicator& comm, int rank) {
-    const io::ModelFolder model(folder);
-    const PixArtPipeline pipeline = PixArtPipeline::load(model, check.options, comm);
-    const GenerationResult result = pipeline.generate(request, check.callbacks);
-    ASSERT_TRUE(result.latents.defined());
-    EXPECT_EQ(result.step_seconds.size(), static_cast<size_t>(request.num_inference_steps));
-    if (check.on_rank)
-      check.on_rank(comm, pipeline, result);
-    const std::vector<at::Tensor> everyone = comm.world().all_gather(result.latents.contiguous());
-    if (rank != 0)
-      return;
-    for (size_t r = 1; r < everyone.size(); ++r)
-      EXPECT_TRUE(at::equal(everyone[r], result.latents)) << "rank " << r << " differs from rank 0";
+  run_process_group(
+      config,
+      [&](Communicator& comm, int rank) {
+        const io::ModelFolder model(folder);
+        pipelines::PipelineOptions options = check.options;
+        if (check.group.device.is_cuda())
+          options.device = rank_device(check.group, rank);
+        const PixArtPipeline pipeline = PixArtPipeline::load(model, options, comm);
+        const GenerationResult result = pipeline.generate(request, check.callbacks);
+        ASSERT_TRUE(result.latents.defined());
+        EXPECT_EQ(result.step_seconds.size(), static_cast<size_t>(request.num_inference_steps));
+        if (check.on_rank)
+          check.on_rank(comm, pipeline, result);
+        const std::vector<at::Tensor> everyone =
+            comm.world().all_gather(result.latents.contiguous());
+        if (rank != 0)
+          return;
+        for (size_t r = 1; r < everyone.size(); ++r)
+          EXPECT_TRUE(at::equal(everyone[r], result.latents))
+              << "rank " << r << " differs from rank 0";
 
-    const SerialReference reference =
-        serial_reference(model, check.options, request, check.agreement);
-    const GenerationResult& serial = reference.result;
-    ASSERT_EQ(result.latents.sizes(), serial.latents.sizes());
-    const double difference = check.agreement == Agreement::kOfScale
-                                  ? scaled_difference(result.latents, serial.latents)
-                                  : max_difference(result.latents, serial.latents);
-    EXPECT_TRUE(std::isfinite(difference)) << config.describe();
-    EXPECT_LE(difference, check.tolerance.value_or(reference.tolerance))
-        << config.describe() << ", warm-up " << config.warmup_steps;
-    if (request.decode) {
-      ASSERT_TRUE(result.images.defined());
-      ASSERT_EQ(result.images.sizes(), serial.images.sizes());
-      // Latents that differ by rounding may round to a neighbouring 8-bit
-      // level, not further.
-      EXPECT_LE((result.images.to(at::kInt) - serial.images.to(at::kInt)).abs().max().item<int>(),
-                1);
-    }
-  });
+        const SerialReference reference =
+            serial_reference(model, check.options, request, check.agreement);
+        const GenerationResult& serial = reference.result;
+        ASSERT_EQ(result.latents.sizes(), serial.latents.sizes());
+        const double difference = check.agreement == Agreement::kOfScale
+                                      ? scaled_difference(result.latents, serial.latents)
+                                      : max_difference(result.latents, serial.latents);
+        EXPECT_TRUE(std::isfinite(difference)) << config.describe();
+        EXPECT_LE(difference, check.tolerance.value_or(reference.tolerance))
+            << config.describe() << ", warm-up " << config.warmup_steps;
+        if (request.decode) {
+          ASSERT_TRUE(result.images.defined());
+          ASSERT_EQ(result.images.sizes(), serial.images.sizes());
+          // Latents that differ by rounding may round to a neighbouring 8-bit
+          // level, not further.
+          EXPECT_LE(
+              (result.images.to(at::kInt) - serial.images.to(at::kInt)).abs().max().item<int>(), 1);
+        }
+      },
+      check.group);
 }
 
 }  // namespace xdit::parallel::testing

@@ -13,6 +13,7 @@
 #include "parallel/parallel_config.hpp"
 #include "pipelines/generation.hpp"
 #include "pipelines/pixart_pipeline.hpp"
+#include "process_group_harness.hpp"
 
 namespace xdit::parallel::testing {
 
@@ -39,6 +40,9 @@ SerialReference serial_reference(const io::ModelFolder& model,
                                  const pipelines::GenerationRequest& request,
                                  Agreement agreement = Agreement::kOfScale);
 
+// The degrees of the exact methods, in this order.
+ParallelConfig mesh(int data, int cfg, int ulysses, int ring, int tensor);
+
 // Square, on the built-in model: 8 × 8 patches, two prompts of different
 // lengths with guidance, so that the cross-attention masks (and the empty
 // negative prompt's mask) differ between the rows that the methods split.
@@ -51,6 +55,9 @@ struct SerialCheck {
   std::optional<double> tolerance;  // unset: the serial_reference's
   Agreement agreement = Agreement::kOfScale;
   pipelines::PipelineOptions options;  // of the serial and the parallel pipelines
+  // How the group is formed; its device, when a GPU, is also the parallel
+  // pipelines' (one GPU per rank unless host-staged).
+  GroupRunOptions group;
   // Passed to the parallel generation on every rank.
   pipelines::GenerationCallbacks callbacks;
   // Every rank, after its generation and before the comparison.

@@ -102,6 +102,30 @@ TEST(ControlProtocol, MetricsProgressAndErrorsKeepTheirRank) {
   EXPECT_TRUE(std::holds_alternative<ShutdownMessage>(decode(encode(ShutdownMessage{}))));
 }
 
+TEST(ControlProtocol, ProgressCarriesTheRanksGpuMemory) {
+  GpuSample gpu;
+  gpu.index = 1;
+  gpu.name = "NVIDIA H200";
+  gpu.allocated_bytes = 3;
+  gpu.peak_allocated_bytes = 7;
+  gpu.reserved_bytes = 8;
+  gpu.device_used_bytes = 9;
+  gpu.device_total_bytes = 100;
+  gpu.utilization_percent = 42;
+  const auto p = round_trip(ProgressMessage{1, 0, 1, 2, 0.5, {}, {100, 200, gpu}});
+  ASSERT_TRUE(p.memory.gpu.has_value());
+  EXPECT_EQ(p.memory.gpu->label(), "cuda:1 (NVIDIA H200)");
+  EXPECT_EQ(p.memory.gpu->peak_allocated_bytes, 7);
+  EXPECT_EQ(p.memory.gpu->reserved_bytes, 8);
+  EXPECT_EQ(p.memory.gpu->device_used_bytes, 9);
+  EXPECT_EQ(p.memory.gpu->device_total_bytes, 100);
+  EXPECT_EQ(p.memory.gpu->utilization_percent, 42);
+  // A rank on a GPU is charted by its GPU's peak, one on a CPU by its RSS.
+  EXPECT_EQ(peak_bytes(p.memory), 7);
+  EXPECT_EQ(peak_bytes(MemorySample{100, 200, std::nullopt}), 200);
+  EXPECT_FALSE(round_trip(ProgressMessage{1, 0, 1, 2, 0.5, {}, {100, 200}}).memory.gpu);
+}
+
 TEST(ControlProtocol, RefusesOtherVersionsAndGarbage) {
   nlohmann::json other = nlohmann::json::parse(encode(ShutdownMessage{}));
   other["v"] = kProtocolVersion + 1;
