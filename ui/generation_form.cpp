@@ -19,6 +19,7 @@
 #include <climits>
 
 #include "pipelines/builtin_models.hpp"
+#include "ui/device_picker.hpp"
 
 namespace xdit::ui {
 namespace {
@@ -99,6 +100,7 @@ GenerationForm::GenerationForm(QWidget* parent)
   for (auto* box : {cfg_, parallel_vae_, binning_})
     connect(box, &QCheckBox::toggled, this, &GenerationForm::scheduleCheck);
   connect(prompt_, &QPlainTextEdit::textChanged, this, &GenerationForm::scheduleCheck);
+  connect(device_picker_, &DevicePicker::changed, this, &GenerationForm::scheduleCheck);
   chooseModel(QString::fromStdString(pipelines::builtin_model_names().front()));
 }
 
@@ -199,8 +201,8 @@ void GenerationForm::buildImageGroup(QFormLayout* form) {
 }
 
 void GenerationForm::buildParallelGroup(QFormLayout* form) {
-  devices_label_ = new QLabel(tr("Devices: %1").arg(QString::fromStdString(devices_.describe())));
-  form->addRow(devices_label_);
+  device_picker_ = new DevicePicker(devices_);
+  form->addRow(device_picker_);
   cfg_ = new QCheckBox(tr("Two ranks for the guidance branches"));
   cfg_->setObjectName("cfg");
   cfg_->setToolTip("--use_cfg_parallel");
@@ -268,6 +270,7 @@ parallel::ParallelConfig GenerationForm::parallelConfig() const {
 ImageSettings GenerationForm::settings() const {
   ImageSettings s;
   s.spec.model = model_box_->currentText().toStdString();
+  device_picker_->apply(s.spec);
   s.spec.parallel = parallelConfig();
   s.spec.world_size = static_cast<int>(s.spec.parallel.product());
   auto& r = s.request;
@@ -309,6 +312,7 @@ void GenerationForm::setSettings(const ImageSettings& s) {
   warmup_->setValue(p.warmup_steps);
   distrifusion_->setValue(p.distrifusion_degree);
   parallel_vae_->setChecked(p.use_parallel_vae);
+  device_picker_->show(s.spec);
   // The size goes in as custom; fillResolutions selects its bucket, if any.
   resolution_->setCurrentIndex(resolution_->count() - 1);
   if (r.height > 0)

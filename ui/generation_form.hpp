@@ -26,6 +26,8 @@ class QTimer;
 
 namespace xdit::ui {
 
+class DevicePicker;
+
 class GenerationForm : public QWidget {
   Q_OBJECT
 
@@ -113,7 +115,7 @@ class GenerationForm : public QWidget {
   QSpinBox* patches_;
   QSpinBox* warmup_;
   QCheckBox* parallel_vae_;
-  QLabel* devices_label_;
+  DevicePicker* device_picker_;
   QLabel* world_label_;
   QLabel* banner_;
 };

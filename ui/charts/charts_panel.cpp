@@ -13,12 +13,16 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
+QString resident_memory_label() {
+  return ChartsPanel::tr("resident memory (MiB)");
+}
+
 }  // namespace
 
 ChartsPanel::ChartsPanel(QWidget* parent)
     : QWidget(parent),
       tabs_(new QTabWidget(this)),
-      memory_(new RankSeriesChart(tr("Memory per rank"), tr("step"), tr("resident memory (MiB)"),
+      memory_(new RankSeriesChart(tr("Memory per rank"), tr("step"), resident_memory_label(),
                                   {tr("current"), tr("peak")})),
       latency_(new RankSeriesChart(tr("Step latency per rank"), tr("step"), tr("seconds"),
                                    {tr("s/step")})),
@@ -52,14 +56,22 @@ ChartView* ChartsPanel::currentChart() const {
 
 void ChartsPanel::reset(int world_size) {
   memory_->reset(world_size);
+  memory_->yAxis->setLabel(resident_memory_label());
   latency_->reset(world_size);
   gantt_->clear();
 }
 
 void ChartsPanel::addProgress(const workers::ProgressMessage& message) {
   const double step = static_cast<double>(message.step);
-  memory_->addPoint(message.rank, 0, step, message.memory.rss_bytes / kMiB);
-  memory_->addPoint(message.rank, 1, step, message.memory.peak_rss_bytes / kMiB);
+  if (const auto& gpu = message.memory.gpu) {
+    memory_->addPoint(message.rank, 0, step, gpu->allocated_bytes / kMiB);
+    memory_->addPoint(message.rank, 1, step, gpu->peak_allocated_bytes / kMiB);
+    memory_->setRankPlace(message.rank, QString::fromStdString(gpu->label()));
+    memory_->yAxis->setLabel(tr("GPU memory (MiB)"));
+  } else {
+    memory_->addPoint(message.rank, 0, step, message.memory.rss_bytes / kMiB);
+    memory_->addPoint(message.rank, 1, step, message.memory.peak_rss_bytes / kMiB);
+  }
   latency_->addPoint(message.rank, 0, step, message.seconds);
 }
 

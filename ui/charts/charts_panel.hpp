@@ -1,6 +1,7 @@
 #pragma once
-// The run's charts, filled live: per-rank memory (current RSS and peak) and
-// seconds per step, from every ProgressMessage; at the end, the last step's
+// The run's charts, filled live: per-rank memory (current and peak: GPU
+// memory, labelled with the device, for ranks on GPUs; resident memory
+// otherwise) and seconds per step, from every ProgressMessage; at the end, the last step's
 // compute/communication timeline per rank, from the MetricsMessages. Each
 // chart saves as PNG or PDF (buttons, or a chart's right-click menu).
 
@@ -24,7 +25,8 @@ class ChartsPanel : public QWidget {
  public:
   explicit ChartsPanel(QWidget* parent = nullptr);
 
-  // Series 0: current RSS, 1: peak RSS, in MiB, over steps.
+  // Series 0: current, 1: peak memory, in MiB, over steps (GPU memory for
+  // ranks on GPUs, RSS otherwise).
   RankSeriesChart* memoryChart() const { return memory_; }
   // Series 0: seconds of each step.
   RankSeriesChart* latencyChart() const { return latency_; }

@@ -22,6 +22,9 @@ class RankSeriesChart : public ChartView {
   int seriesCount() const { return static_cast<int>(series_.size()); }
   // Null outside [0, worldSize()) × [0, seriesCount()).
   QCPGraph* series(int rank, int s) const;
+  // Names the rank's lines after where it runs ("rank 1 on cuda:1 (NVIDIA
+  // H200) peak"); reset() forgets it.
+  void setRankPlace(int rank, const QString& place);
 
  public Q_SLOTS:
   // Empty lines for `world_size` ranks.
@@ -30,7 +33,10 @@ class RankSeriesChart : public ChartView {
   void addPoint(int rank, int s, double x, double y);
 
  private:
+  void nameLines(int rank);
+
   QStringList series_;
+  QStringList places_;  // by rank; empty: not said
   int world_size_ = 0;
 };
 

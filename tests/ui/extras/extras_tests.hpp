@@ -31,6 +31,15 @@ class ChartsTest : public QObject {
   void showRecordReplaysARun();
 };
 
+class DevicesTest : public QObject {
+  Q_OBJECT
+ private Q_SLOTS:
+  void pickerListsGpusAndChoosesThem();
+  void pickerShowsASpec();
+  void moreRanksThanChosenGpusNeedGloo();
+  void memoryChartShowsGpuMemoryByDevice();
+};
+
 class HistoryTest : public QObject {
   Q_OBJECT
  private Q_SLOTS:

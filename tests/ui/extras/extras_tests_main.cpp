@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   failed += QTest::qExec(&record, argc, argv);
   xdit::ui::testing::ChartsTest charts;
   failed += QTest::qExec(&charts, argc, argv);
+  xdit::ui::testing::DevicesTest devices;
+  failed += QTest::qExec(&devices, argc, argv);
   xdit::ui::testing::HistoryTest history;
   failed += QTest::qExec(&history, argc, argv);
   return failed == 0 ? 0 : 1;
