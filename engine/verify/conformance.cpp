@@ -23,6 +23,8 @@ struct RegisteredClass {
 constexpr RegisteredClass kClasses[] = {
     {"PixArtTransformer2DModel", run_pixart_case},
     {"T5EncoderModel", run_t5_case},
+    {"CLIPTextModel", run_clip_case},
+    {"CLIPTextModelWithProjection", run_clip_case},
     {"AutoencoderKL", run_autoencoder_kl_case},
     {"DPMSolverMultistepScheduler", run_scheduler_case},
     {"DDIMScheduler", run_scheduler_case},
