@@ -35,6 +35,7 @@ find_package(CLI11 REQUIRED)         # libcli11-dev: the xdit command line
 find_package(PNG REQUIRED)           # libpng-dev: image output with text chunks
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece) # T5 tokenizer
+pkg_check_modules(ICU REQUIRED IMPORTED_TARGET icu-uc) # libicu-dev: Unicode for the CLIP tokenizer
 
 # libsentencepiece carries and exports its own copy of protobuf (3.14), and no
 # process can hold it in one symbol scope with the libprotobuf (3.21) that

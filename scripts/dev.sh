@@ -30,6 +30,7 @@ packages=(
   libtorch-dev libgloo-dev      # LibTorch 1.13 and c10d's Gloo backend headers
   libopenblas0-pthread          # optimised BLAS: ~15x the reference BLAS for GEMM
   nlohmann-json3-dev libcli11-dev libspdlog-dev libsentencepiece-dev libpng-dev
+  libicu-dev                    # Unicode properties, NFC and case mapping (CLIP tokenizer)
   libgtest-dev libgmock-dev libbenchmark-dev
   qt6-base-dev libqcustomplot-dev
   clang-14 libclang-rt-14-dev   # libFuzzer for the safetensors header fuzzer
