@@ -205,6 +205,31 @@ PatchEmbed PatchEmbed::load(const io::Weights& weights, int64_t in_channels, int
   return embed;
 }
 
+PatchEmbed PatchEmbed::load_cropped(const io::Weights& weights, int64_t in_channels,
+                                    int64_t embed_dim, int64_t patch_size, int64_t max_size) {
+  PatchEmbed embed = load(weights, in_channels, embed_dim, patch_size, 1, 1.0);
+  embed.stored_table_ = weights.get("pos_embed", {1, max_size * max_size, embed_dim})
+                            .view({max_size, max_size, embed_dim});
+  return embed;
+}
+
+at::Tensor PatchEmbed::position(const PatchRows& rows) const {
+  if (!stored_table_.defined())
+    return sincos_pos_embed_2d(weight_.size(0), rows, base_size_, interpolation_scale_);
+  const int64_t max_size = stored_table_.size(0);
+  if (rows.grid_height > max_size || rows.grid_width > max_size) {
+    throw UsageError("a grid of " + std::to_string(rows.grid_height) + " x " +
+                     std::to_string(rows.grid_width) + " patches exceeds the model's stored " +
+                     "position table (pos_embed_max_size " + std::to_string(max_size) + ")");
+  }
+  // The crop is centred on the whole grid; the band takes its rows of it.
+  const int64_t top = (max_size - rows.grid_height) / 2;
+  const int64_t left = (max_size - rows.grid_width) / 2;
+  return stored_table_.narrow(0, top + rows.first_row, rows.num_rows)
+      .narrow(1, left, rows.grid_width)
+      .reshape({rows.num_tokens(), stored_table_.size(2)});
+}
+
 at::Tensor PatchEmbed::operator()(const at::Tensor& latent, const PatchRows& rows) const {
   const int64_t p = patch_size_;
   if (latent.dim() != 4 || latent.size(1) != in_channels_ || latent.size(2) != rows.num_rows * p ||
@@ -220,9 +245,7 @@ at::Tensor PatchEmbed::operator()(const at::Tensor& latent, const PatchRows& row
           .permute({0, 2, 4, 1, 3, 5})
           .reshape({batch, rows.num_tokens(), in_channels_ * p * p});
   const at::Tensor tokens = at::linear(patches, weight_, bias_);
-  const at::Tensor position =
-      sincos_pos_embed_2d(weight_.size(0), rows, base_size_, interpolation_scale_)
-          .to(latent.device());
+  const at::Tensor position = this->position(rows).to(latent.device());
   // diffusers adds the float32 table with type promotion, then casts back.
   return at::add(tokens, position).to(tokens.scalar_type());
 }

@@ -110,11 +110,14 @@ at::Tensor sincos_pos_embed_2d(int64_t embed_dim, const PatchRows& rows, int64_t
 
 // diffusers PatchEmbed (sin-cos position embedding, no layer norm): a
 // patch_size-strided convolution ("proj") to tokens, plus the position table
-// recomputed for the actual grid.
+// recomputed for the actual grid, or (with pos_embed_max_size, SD3) the
+// centre crop of a stored max_size x max_size table ("pos_embed").
 class PatchEmbed {
  public:
   static PatchEmbed load(const io::Weights& weights, int64_t in_channels, int64_t embed_dim,
                          int64_t patch_size, int64_t base_size, double interpolation_scale);
+  static PatchEmbed load_cropped(const io::Weights& weights, int64_t in_channels, int64_t embed_dim,
+                                 int64_t patch_size, int64_t max_size);
 
   // latent: [B, C, rows.num_rows * p, rows.grid_width * p], the latent pixels
   // of the band `rows`. Returns tokens [B, rows.num_tokens(), embed_dim].
@@ -123,8 +126,12 @@ class PatchEmbed {
   int64_t patch_size() const { return patch_size_; }
 
  private:
+  // The table's rows for `rows`: [rows.num_tokens(), embed_dim].
+  at::Tensor position(const PatchRows& rows) const;
+
   at::Tensor weight_;  // the convolution as a matrix [embed_dim, C * p * p]
   at::Tensor bias_;
+  at::Tensor stored_table_;  // [max_size, max_size, embed_dim]; undefined: sin-cos
   int64_t in_channels_ = 0;
   int64_t patch_size_ = 1;
   int64_t base_size_ = 1;

@@ -8,18 +8,22 @@ Linear Linear::load(const io::Weights& weights, int64_t in_features, int64_t out
                     bool with_bias) {
   Linear linear;
   linear.weight = weights.get("weight", {out_features, in_features});
-  if (with_bias) linear.bias = weights.get("bias", {out_features});
+  if (with_bias)
+    linear.bias = weights.get("bias", {out_features});
   return linear;
 }
 
-at::Tensor Linear::operator()(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+at::Tensor Linear::operator()(const at::Tensor& x) const {
+  return at::linear(x, weight, bias);
+}
 
 LayerNorm LayerNorm::load(const io::Weights& weights, int64_t dim, double eps, bool affine,
                           bool with_bias) {
   LayerNorm norm = plain(dim, eps);
   if (affine) {
     norm.weight = weights.get("weight", {dim});
-    if (with_bias) norm.bias = weights.get("bias", {dim});
+    if (with_bias)
+      norm.bias = weights.get("bias", {dim});
   }
   return norm;
 }
@@ -61,6 +65,10 @@ Conv2d Conv2d::load(const io::Weights& weights, int64_t in_channels, int64_t out
 
 at::Tensor Conv2d::operator()(const at::Tensor& x) const {
   return at::conv2d(x, weight, bias, {stride, stride}, {padding, padding});
+}
+
+at::Tensor modulate(const at::Tensor& normed, const at::Tensor& shift, const at::Tensor& scale) {
+  return at::addcmul(shift, normed, scale + 1);
 }
 
 }  // namespace xdit::models

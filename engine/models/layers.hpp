@@ -33,6 +33,11 @@ struct LayerNorm {
   at::Tensor operator()(const at::Tensor& x) const;
 };
 
+// adaLN modulation: normed * (1 + scale) + shift, in one pass over the
+// tokens (addcmul) rather than two with a temporary. shift and scale
+// broadcast against normed ([B, 1, D] for per-sample modulation).
+at::Tensor modulate(const at::Tensor& normed, const at::Tensor& shift, const at::Tensor& scale);
+
 struct GroupNorm {
   at::Tensor weight;
   at::Tensor bias;

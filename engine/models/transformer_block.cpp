@@ -16,12 +16,6 @@ std::string shape_of(const at::Tensor& t) {
   return t.defined() ? c10::str(t.sizes()) : "none";
 }
 
-// The adaLN-single modulation of one block: x * (1 + scale) + shift, in one
-// pass over the tokens (addcmul) rather than two with a temporary.
-at::Tensor modulate(const at::Tensor& normed, const at::Tensor& shift, const at::Tensor& scale) {
-  return at::addcmul(shift, normed, scale + 1);
-}
-
 }  // namespace
 
 AttentionProjections AttentionProjections::load(const io::Weights& weights, int64_t query_dim,

@@ -22,6 +22,7 @@ struct RegisteredClass {
 
 constexpr RegisteredClass kClasses[] = {
     {"PixArtTransformer2DModel", run_pixart_case},
+    {"SD3Transformer2DModel", run_sd3_case},
     {"T5EncoderModel", run_t5_case},
     {"CLIPTextModel", run_clip_case},
     {"CLIPTextModelWithProjection", run_clip_case},

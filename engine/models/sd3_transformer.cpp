@@ -1,0 +1,213 @@
+#include "models/sd3_transformer.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <string>
+
+#include "core/error.hpp"
+#include "models/attention.hpp"
+
+namespace xdit::models {
+namespace {
+
+constexpr int64_t kSinusoidChannels = 256;
+constexpr double kNormEps = 1e-6;
+
+void require_positive(int64_t value, const char* key, const std::string& source) {
+  if (value <= 0)
+    throw ConfigError(source, key, "must be positive, got " + std::to_string(value));
+}
+
+// LayerNorm without affine parameters, eps 1e-6: every norm of the model.
+at::Tensor plain_norm(const at::Tensor& x) {
+  return at::layer_norm(x, {x.size(-1)}, {}, {}, kNormEps);
+}
+
+at::Tensor per_sample(const at::Tensor& v) {
+  return v.unsqueeze(1);  // [B, D] -> [B, 1, D], broadcast over tokens
+}
+
+}  // namespace
+
+SD3Config SD3Config::from_config(const io::Config& config) {
+  SD3Config c;
+  c.sample_size = config.get_or<int64_t>("sample_size", c.sample_size);
+  c.patch_size = config.get_or<int64_t>("patch_size", c.patch_size);
+  c.in_channels = config.get_or<int64_t>("in_channels", c.in_channels);
+  c.num_layers = config.get_or<int64_t>("num_layers", c.num_layers);
+  c.attention_head_dim = config.get_or<int64_t>("attention_head_dim", c.attention_head_dim);
+  c.num_attention_heads = config.get_or<int64_t>("num_attention_heads", c.num_attention_heads);
+  c.joint_attention_dim = config.get_or<int64_t>("joint_attention_dim", c.joint_attention_dim);
+  c.caption_projection_dim =
+      config.get_or<int64_t>("caption_projection_dim", c.caption_projection_dim);
+  c.pooled_projection_dim =
+      config.get_or<int64_t>("pooled_projection_dim", c.pooled_projection_dim);
+  c.out_channels = config.get_or<int64_t>("out_channels", c.out_channels);
+  c.pos_embed_max_size = config.get_or<int64_t>("pos_embed_max_size", c.pos_embed_max_size);
+  // SD3.5's additions change the math; refused by name rather than ignored.
+  const nlohmann::json& raw = config.json();
+  if (raw.contains("qk_norm") && !raw["qk_norm"].is_null()) {
+    config.fail("qk_norm", "SD3.5's normalised queries and keys are not supported yet");
+  }
+  if (raw.contains("dual_attention_layers") && !raw["dual_attention_layers"].empty()) {
+    config.fail("dual_attention_layers", "SD3.5's dual attention is not supported yet");
+  }
+  c.validate(config.source());
+  return c;
+}
+
+void SD3Config::validate(const std::string& source) const {
+  require_positive(sample_size, "sample_size", source);
+  require_positive(patch_size, "patch_size", source);
+  require_positive(in_channels, "in_channels", source);
+  require_positive(num_layers, "num_layers", source);
+  require_positive(attention_head_dim, "attention_head_dim", source);
+  require_positive(num_attention_heads, "num_attention_heads", source);
+  require_positive(joint_attention_dim, "joint_attention_dim", source);
+  require_positive(pooled_projection_dim, "pooled_projection_dim", source);
+  require_positive(out_channels, "out_channels", source);
+  require_positive(pos_embed_max_size, "pos_embed_max_size", source);
+  // The text tokens join the image tokens' attention at the same width.
+  if (caption_projection_dim != inner_dim()) {
+    throw ConfigError(source, "caption_projection_dim",
+                      std::to_string(caption_projection_dim) +
+                          " must equal num_attention_heads * attention_head_dim (" +
+                          std::to_string(inner_dim()) + ")");
+  }
+}
+
+SD3Transformer::SD3Transformer(const SD3Config& config, const io::Weights& weights)
+    : config_(config), dtype_(weights.dtype()), device_(weights.device()) {
+  config_.validate("SD3Config");
+  const int64_t dim = config_.inner_dim();
+  pos_embed_ = PatchEmbed::load_cropped(weights.sub("pos_embed"), config_.in_channels, dim,
+                                        config_.patch_size, config_.pos_embed_max_size);
+  const io::Weights time_text = weights.sub("time_text_embed");
+  timestep_embedder_ =
+      TimestepEmbedding::load(time_text.sub("timestep_embedder"), kSinusoidChannels, dim);
+  text_embedder_ =
+      TimestepEmbedding::load(time_text.sub("text_embedder"), config_.pooled_projection_dim, dim);
+  context_embedder_ =
+      Linear::load(weights.sub("context_embedder"), config_.joint_attention_dim, dim);
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    const io::Weights w = weights.sub("transformer_blocks." + std::to_string(i));
+    const io::Weights attn = w.sub("attn");
+    Block block;
+    block.context_pre_only = i + 1 == config_.num_layers;
+    block.image.modulation = Linear::load(w.sub("norm1.linear"), dim, 6 * dim);
+    block.image.q = Linear::load(attn.sub("to_q"), dim, dim);
+    block.image.k = Linear::load(attn.sub("to_k"), dim, dim);
+    block.image.v = Linear::load(attn.sub("to_v"), dim, dim);
+    block.image.out = Linear::load(attn.sub("to_out.0"), dim, dim);
+    block.image.ff1 = Linear::load(w.sub("ff.net.0.proj"), dim, 4 * dim);
+    block.image.ff2 = Linear::load(w.sub("ff.net.2"), 4 * dim, dim);
+    block.text.modulation =
+        Linear::load(w.sub("norm1_context.linear"), dim, (block.context_pre_only ? 2 : 6) * dim);
+    block.text.q = Linear::load(attn.sub("add_q_proj"), dim, dim);
+    block.text.k = Linear::load(attn.sub("add_k_proj"), dim, dim);
+    block.text.v = Linear::load(attn.sub("add_v_proj"), dim, dim);
+    if (!block.context_pre_only) {
+      block.text.out = Linear::load(attn.sub("to_add_out"), dim, dim);
+      block.text.ff1 = Linear::load(w.sub("ff_context.net.0.proj"), dim, 4 * dim);
+      block.text.ff2 = Linear::load(w.sub("ff_context.net.2"), 4 * dim, dim);
+    }
+    blocks_.push_back(std::move(block));
+  }
+  norm_out_ = Linear::load(weights.sub("norm_out.linear"), dim, 2 * dim);
+  proj_out_ = Linear::load(weights.sub("proj_out"), dim,
+                           config_.patch_size * config_.patch_size * config_.out_channels);
+}
+
+void SD3Transformer::run_block(const Block& block, at::Tensor& image, at::Tensor& text,
+                               const at::Tensor& conditioning) const {
+  const int64_t batch = image.size(0);
+  const int64_t image_tokens = image.size(1);
+  const int64_t heads = config_.num_attention_heads;
+  const int64_t head_dim = config_.attention_head_dim;
+  const at::Tensor activated = at::silu(conditioning);
+
+  // adaLN-Zero: shift, scale, gate of the attention, then of the MLP.
+  const std::vector<at::Tensor> m = block.image.modulation(activated).chunk(6, 1);
+  const at::Tensor image_in = modulate(plain_norm(image), per_sample(m[0]), per_sample(m[1]));
+  std::vector<at::Tensor> c;
+  at::Tensor text_in;
+  if (block.context_pre_only) {
+    // Continuous adaLN: scale first, then shift.
+    c = block.text.modulation(activated).chunk(2, 1);
+    text_in = modulate(plain_norm(text), per_sample(c[1]), per_sample(c[0]));
+  } else {
+    c = block.text.modulation(activated).chunk(6, 1);
+    text_in = modulate(plain_norm(text), per_sample(c[0]), per_sample(c[1]));
+  }
+
+  // Joint attention over [image tokens, text tokens].
+  const auto split_heads = [&](const at::Tensor& t) {
+    return t.view({batch, t.size(1), heads, head_dim}).transpose(1, 2);
+  };
+  const auto joined = [&](const Linear& image_proj, const Linear& text_proj) {
+    return at::cat({split_heads(image_proj(image_in)), split_heads(text_proj(text_in))}, 2);
+  };
+  const at::Tensor attended =
+      attention(joined(block.image.q, block.text.q), joined(block.image.k, block.text.k),
+                joined(block.image.v, block.text.v), at::Tensor(),
+                1.0 / std::sqrt(static_cast<double>(head_dim)))
+          .transpose(1, 2)
+          .reshape({batch, -1, heads * head_dim});
+
+  image =
+      at::addcmul(image, per_sample(m[2]), block.image.out(attended.narrow(1, 0, image_tokens)));
+  const at::Tensor mlp_in = modulate(plain_norm(image), per_sample(m[3]), per_sample(m[4]));
+  image = at::addcmul(image, per_sample(m[5]),
+                      block.image.ff2(at::gelu(block.image.ff1(mlp_in), "tanh")));
+  if (block.context_pre_only) {
+    text = at::Tensor();
+    return;
+  }
+  const at::Tensor text_attended = attended.narrow(1, image_tokens, text.size(1));
+  text = at::addcmul(text, per_sample(c[2]), block.text.out(text_attended));
+  const at::Tensor text_mlp_in = modulate(plain_norm(text), per_sample(c[3]), per_sample(c[4]));
+  text = at::addcmul(text, per_sample(c[5]),
+                     block.text.ff2(at::gelu(block.text.ff1(text_mlp_in), "tanh")));
+}
+
+at::Tensor SD3Transformer::forward(const at::Tensor& hidden_states,
+                                   const at::Tensor& encoder_hidden_states,
+                                   const at::Tensor& pooled_projections,
+                                   const at::Tensor& timestep) const {
+  const int64_t p = config_.patch_size;
+  if (hidden_states.dim() != 4 || hidden_states.size(1) != config_.in_channels ||
+      hidden_states.size(2) % p != 0 || hidden_states.size(3) % p != 0) {
+    throw UsageError("SD3Transformer: hidden_states must be [B, " +
+                     std::to_string(config_.in_channels) + ", H, W] with H and W multiples of " +
+                     std::to_string(p) + ", got " + c10::str(hidden_states.sizes()));
+  }
+  const int64_t batch = hidden_states.size(0);
+  if (encoder_hidden_states.dim() != 3 || encoder_hidden_states.size(0) != batch ||
+      encoder_hidden_states.size(2) != config_.joint_attention_dim ||
+      pooled_projections.dim() != 2 || pooled_projections.size(0) != batch ||
+      pooled_projections.size(1) != config_.pooled_projection_dim || timestep.numel() != batch) {
+    throw UsageError("SD3Transformer: for " + std::to_string(batch) +
+                     " latents, expected encoder_hidden_states [" + std::to_string(batch) +
+                     ", L, " + std::to_string(config_.joint_attention_dim) +
+                     "], pooled_projections [" + std::to_string(batch) + ", " +
+                     std::to_string(config_.pooled_projection_dim) + "] and " +
+                     std::to_string(batch) + " timesteps");
+  }
+  const PatchRows rows = PatchRows::whole(hidden_states.size(2) / p, hidden_states.size(3) / p);
+  at::Tensor image = pos_embed_(hidden_states.to(device_, dtype_), rows);
+  const at::Tensor sinusoids =
+      timestep_sinusoids(timestep.to(device_).reshape({batch}), kSinusoidChannels,
+                         /*flip_sin_to_cos=*/true, /*downscale_freq_shift=*/0);
+  const at::Tensor conditioning = timestep_embedder_(sinusoids.to(dtype_)) +
+                                  text_embedder_(pooled_projections.to(device_, dtype_));
+  at::Tensor text = context_embedder_(encoder_hidden_states.to(device_, dtype_));
+  for (const Block& block : blocks_)
+    run_block(block, image, text, conditioning);
+  const std::vector<at::Tensor> scale_shift = norm_out_(at::silu(conditioning)).chunk(2, 1);
+  const at::Tensor out =
+      modulate(plain_norm(image), per_sample(scale_shift[1]), per_sample(scale_shift[0]));
+  return unpatchify(proj_out_(out), rows, p, config_.out_channels);
+}
+
+}  // namespace xdit::models
