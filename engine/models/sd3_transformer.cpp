@@ -6,26 +6,15 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "models/attention.hpp"
 
 namespace xdit::models {
 namespace {
 
 constexpr int64_t kSinusoidChannels = 256;
-constexpr double kNormEps = 1e-6;
 
 void require_positive(int64_t value, const char* key, const std::string& source) {
   if (value <= 0)
     throw ConfigError(source, key, "must be positive, got " + std::to_string(value));
-}
-
-// LayerNorm without affine parameters, eps 1e-6: every norm of the model.
-at::Tensor plain_norm(const at::Tensor& x) {
-  return at::layer_norm(x, {x.size(-1)}, {}, {}, kNormEps);
-}
-
-at::Tensor per_sample(const at::Tensor& v) {
-  return v.unsqueeze(1);  // [B, D] -> [B, 1, D], broadcast over tokens
 }
 
 }  // namespace
@@ -91,84 +80,16 @@ SD3Transformer::SD3Transformer(const SD3Config& config, const io::Weights& weigh
   context_embedder_ =
       Linear::load(weights.sub("context_embedder"), config_.joint_attention_dim, dim);
   for (int64_t i = 0; i < config_.num_layers; ++i) {
-    const io::Weights w = weights.sub("transformer_blocks." + std::to_string(i));
-    const io::Weights attn = w.sub("attn");
-    Block block;
-    block.context_pre_only = i + 1 == config_.num_layers;
-    block.image.modulation = Linear::load(w.sub("norm1.linear"), dim, 6 * dim);
-    block.image.q = Linear::load(attn.sub("to_q"), dim, dim);
-    block.image.k = Linear::load(attn.sub("to_k"), dim, dim);
-    block.image.v = Linear::load(attn.sub("to_v"), dim, dim);
-    block.image.out = Linear::load(attn.sub("to_out.0"), dim, dim);
-    block.image.ff1 = Linear::load(w.sub("ff.net.0.proj"), dim, 4 * dim);
-    block.image.ff2 = Linear::load(w.sub("ff.net.2"), 4 * dim, dim);
-    block.text.modulation =
-        Linear::load(w.sub("norm1_context.linear"), dim, (block.context_pre_only ? 2 : 6) * dim);
-    block.text.q = Linear::load(attn.sub("add_q_proj"), dim, dim);
-    block.text.k = Linear::load(attn.sub("add_k_proj"), dim, dim);
-    block.text.v = Linear::load(attn.sub("add_v_proj"), dim, dim);
-    if (!block.context_pre_only) {
-      block.text.out = Linear::load(attn.sub("to_add_out"), dim, dim);
-      block.text.ff1 = Linear::load(w.sub("ff_context.net.0.proj"), dim, 4 * dim);
-      block.text.ff2 = Linear::load(w.sub("ff_context.net.2"), 4 * dim, dim);
-    }
-    blocks_.push_back(std::move(block));
+    JointBlockShape shape;
+    shape.dim = dim;
+    shape.heads = config_.num_attention_heads;
+    shape.head_dim = config_.attention_head_dim;
+    shape.context_pre_only = i + 1 == config_.num_layers;
+    blocks_.emplace_back(weights.sub("transformer_blocks." + std::to_string(i)), shape);
   }
   norm_out_ = Linear::load(weights.sub("norm_out.linear"), dim, 2 * dim);
   proj_out_ = Linear::load(weights.sub("proj_out"), dim,
                            config_.patch_size * config_.patch_size * config_.out_channels);
-}
-
-void SD3Transformer::run_block(const Block& block, at::Tensor& image, at::Tensor& text,
-                               const at::Tensor& conditioning) const {
-  const int64_t batch = image.size(0);
-  const int64_t image_tokens = image.size(1);
-  const int64_t heads = config_.num_attention_heads;
-  const int64_t head_dim = config_.attention_head_dim;
-  const at::Tensor activated = at::silu(conditioning);
-
-  // adaLN-Zero: shift, scale, gate of the attention, then of the MLP.
-  const std::vector<at::Tensor> m = block.image.modulation(activated).chunk(6, 1);
-  const at::Tensor image_in = modulate(plain_norm(image), per_sample(m[0]), per_sample(m[1]));
-  std::vector<at::Tensor> c;
-  at::Tensor text_in;
-  if (block.context_pre_only) {
-    // Continuous adaLN: scale first, then shift.
-    c = block.text.modulation(activated).chunk(2, 1);
-    text_in = modulate(plain_norm(text), per_sample(c[1]), per_sample(c[0]));
-  } else {
-    c = block.text.modulation(activated).chunk(6, 1);
-    text_in = modulate(plain_norm(text), per_sample(c[0]), per_sample(c[1]));
-  }
-
-  // Joint attention over [image tokens, text tokens].
-  const auto split_heads = [&](const at::Tensor& t) {
-    return t.view({batch, t.size(1), heads, head_dim}).transpose(1, 2);
-  };
-  const auto joined = [&](const Linear& image_proj, const Linear& text_proj) {
-    return at::cat({split_heads(image_proj(image_in)), split_heads(text_proj(text_in))}, 2);
-  };
-  const at::Tensor attended =
-      attention(joined(block.image.q, block.text.q), joined(block.image.k, block.text.k),
-                joined(block.image.v, block.text.v), at::Tensor(),
-                1.0 / std::sqrt(static_cast<double>(head_dim)))
-          .transpose(1, 2)
-          .reshape({batch, -1, heads * head_dim});
-
-  image =
-      at::addcmul(image, per_sample(m[2]), block.image.out(attended.narrow(1, 0, image_tokens)));
-  const at::Tensor mlp_in = modulate(plain_norm(image), per_sample(m[3]), per_sample(m[4]));
-  image = at::addcmul(image, per_sample(m[5]),
-                      block.image.ff2(at::gelu(block.image.ff1(mlp_in), "tanh")));
-  if (block.context_pre_only) {
-    text = at::Tensor();
-    return;
-  }
-  const at::Tensor text_attended = attended.narrow(1, image_tokens, text.size(1));
-  text = at::addcmul(text, per_sample(c[2]), block.text.out(text_attended));
-  const at::Tensor text_mlp_in = modulate(plain_norm(text), per_sample(c[3]), per_sample(c[4]));
-  text = at::addcmul(text, per_sample(c[5]),
-                     block.text.ff2(at::gelu(block.text.ff1(text_mlp_in), "tanh")));
 }
 
 at::Tensor SD3Transformer::forward(const at::Tensor& hidden_states,
@@ -202,11 +123,11 @@ at::Tensor SD3Transformer::forward(const at::Tensor& hidden_states,
   const at::Tensor conditioning = timestep_embedder_(sinusoids.to(dtype_)) +
                                   text_embedder_(pooled_projections.to(device_, dtype_));
   at::Tensor text = context_embedder_(encoder_hidden_states.to(device_, dtype_));
-  for (const Block& block : blocks_)
-    run_block(block, image, text, conditioning);
+  for (const JointBlock& block : blocks_)
+    block(image, text, conditioning, at::Tensor());
   const std::vector<at::Tensor> scale_shift = norm_out_(at::silu(conditioning)).chunk(2, 1);
   const at::Tensor out =
-      modulate(plain_norm(image), per_sample(scale_shift[1]), per_sample(scale_shift[0]));
+      modulate(plain_layer_norm(image), scale_shift[1].unsqueeze(1), scale_shift[0].unsqueeze(1));
   return unpatchify(proj_out_(out), rows, p, config_.out_channels);
 }
 

@@ -15,6 +15,7 @@
 #include "io/config.hpp"
 #include "io/weight_source.hpp"
 #include "models/embeddings.hpp"
+#include "models/joint_block.hpp"
 #include "models/layers.hpp"
 
 namespace xdit::models {
@@ -56,24 +57,6 @@ class SD3Transformer {
   at::Device device() const { return device_; }
 
  private:
-  // One stream's half of a joint block: its adaLN, projections and MLP.
-  struct Stream {
-    Linear modulation;  // adaLN-Zero (6 chunks), or continuous (scale, shift)
-    Linear q, k, v;
-    Linear out;  // undefined for the text of the last block
-    Linear ff1;  // GELU(tanh) MLP, undefined where out is
-    Linear ff2;
-  };
-  struct Block {
-    Stream image;
-    Stream text;
-    bool context_pre_only = false;
-  };
-
-  // Runs one block; `text` is left undefined after a context_pre_only block.
-  void run_block(const Block& block, at::Tensor& image, at::Tensor& text,
-                 const at::Tensor& conditioning) const;
-
   SD3Config config_;
   at::ScalarType dtype_;
   at::Device device_;
@@ -81,7 +64,7 @@ class SD3Transformer {
   TimestepEmbedding timestep_embedder_;
   TimestepEmbedding text_embedder_;  // Linear -> SiLU -> Linear, as the timestep's
   Linear context_embedder_;
-  std::vector<Block> blocks_;
+  std::vector<JointBlock> blocks_;
   Linear norm_out_;  // continuous adaLN: scale, shift
   Linear proj_out_;
 };

@@ -12,6 +12,7 @@ Outputs run_pixart_case(const io::ReferenceVector& vector, at::ScalarType dtype)
 Outputs run_t5_case(const io::ReferenceVector& vector, at::ScalarType dtype);
 Outputs run_clip_case(const io::ReferenceVector& vector, at::ScalarType dtype);
 Outputs run_sd3_case(const io::ReferenceVector& vector, at::ScalarType dtype);
+Outputs run_flux_case(const io::ReferenceVector& vector, at::ScalarType dtype);
 Outputs run_autoencoder_kl_case(const io::ReferenceVector& vector, at::ScalarType dtype);
 Outputs run_scheduler_case(const io::ReferenceVector& vector, at::ScalarType dtype);
 

@@ -23,6 +23,7 @@ struct RegisteredClass {
 constexpr RegisteredClass kClasses[] = {
     {"PixArtTransformer2DModel", run_pixart_case},
     {"SD3Transformer2DModel", run_sd3_case},
+    {"FluxTransformer2DModel", run_flux_case},
     {"T5EncoderModel", run_t5_case},
     {"CLIPTextModel", run_clip_case},
     {"CLIPTextModelWithProjection", run_clip_case},
