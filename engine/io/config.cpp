@@ -165,6 +165,11 @@ Config Config::child(std::string_view key) const {
   return Config(value, source_ + ":" + std::string(key));
 }
 
+void require_positive(int64_t value, std::string_view key, const std::string& source) {
+  if (value <= 0)
+    throw ConfigError(source, std::string(key), "must be positive, got " + std::to_string(value));
+}
+
 void Config::fail(std::string_view key, const std::string& what) const {
   throw ConfigError(source_, std::string(key), what);
 }

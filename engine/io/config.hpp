@@ -4,6 +4,7 @@
 // vectors. Python's json writer emits Infinity, -Infinity and NaN, which
 // strict JSON parsers reject; diffusers scheduler configs contain them.
 
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -28,6 +29,10 @@ nlohmann::json read_json_file(const std::filesystem::path& path);
 std::string dump_json(const nlohmann::ordered_json& json);
 // Writes dump_json(json) atomically.
 void write_json_file(const std::filesystem::path& path, const nlohmann::ordered_json& json);
+
+// ConfigError naming `key` of `source` unless `value` is positive: the
+// sizes and counts every model config checks.
+void require_positive(int64_t value, std::string_view key, const std::string& source);
 
 class Config {
  public:

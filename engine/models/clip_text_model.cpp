@@ -10,6 +10,9 @@
 #include "models/attention.hpp"
 
 namespace xdit::models {
+
+using io::require_positive;
+
 namespace {
 
 constexpr std::pair<const char*, ClipActivation> kActivations[] = {
@@ -18,11 +21,6 @@ constexpr std::pair<const char*, ClipActivation> kActivations[] = {
     {"gelu_new", ClipActivation::kGeluTanh},
     {"gelu_pytorch_tanh", ClipActivation::kGeluTanh},
 };
-
-void require_positive(int64_t value, const char* key, const std::string& source) {
-  if (value <= 0)
-    throw ConfigError(source, key, "must be positive, got " + std::to_string(value));
-}
 
 }  // namespace
 

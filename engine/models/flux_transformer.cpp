@@ -12,15 +12,13 @@
 #include "models/rope.hpp"
 
 namespace xdit::models {
+
+using io::require_positive;
+
 namespace {
 
 constexpr int64_t kSinusoidChannels = 256;
 constexpr double kRopeTheta = 10000.0;
-
-void require_positive(int64_t value, const char* key, const std::string& source) {
-  if (value <= 0)
-    throw ConfigError(source, key, "must be positive, got " + std::to_string(value));
-}
 
 // The sinusoids of a [B] tensor scaled by 1000 in `dtype`, as the model
 // scales timestep and guidance before embedding them.

@@ -8,14 +8,12 @@
 #include "core/error.hpp"
 
 namespace xdit::models {
+
+using io::require_positive;
+
 namespace {
 
 constexpr int64_t kSinusoidChannels = 256;
-
-void require_positive(int64_t value, const char* key, const std::string& source) {
-  if (value <= 0)
-    throw ConfigError(source, key, "must be positive, got " + std::to_string(value));
-}
 
 }  // namespace
 

@@ -10,6 +10,9 @@
 #include "models/attention.hpp"
 
 namespace xdit::models {
+
+using io::require_positive;
+
 namespace {
 
 constexpr std::pair<const char*, T5Activation> kActivations[] = {
@@ -33,11 +36,6 @@ void derive_activation(T5Config& config, const io::Config& source) {
   // transformers keeps this alias for old checkpoints: T5 v1.1 means tanh GELU.
   if (proj == "gated-gelu")
     config.dense_act_fn = "gelu_new";
-}
-
-void require_positive(int64_t value, const char* key, const std::string& source) {
-  if (value <= 0)
-    throw ConfigError(source, key, "must be positive, got " + std::to_string(value));
 }
 
 at::Scalar lowest_value(at::ScalarType dtype) {
