@@ -246,6 +246,10 @@ TEST(Communicator, PeerThatExitsEarlyGivesTheOthersANamedError) {
   run_process_group(
       2,
       [](Communicator& comm, int rank) {
+        // Both have formed the group first: with LibTorch 2.x's Gloo a rank
+        // can finish connecting before its peer has, and leaving then would
+        // fail the peer's rendezvous instead of an operation.
+        comm.world().barrier();
         if (rank == 1)
           return;  // leaves the group: its process exits
         const auto begin = std::chrono::steady_clock::now();
