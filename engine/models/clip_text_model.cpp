@@ -148,20 +148,12 @@ at::Tensor ClipTextModel::eos_positions(const at::Tensor& ids) const {
 }
 
 ClipTextOutput ClipTextModel::forward(const at::Tensor& input_ids) const {
-  if (!input_ids.defined() || input_ids.dim() != 2 || input_ids.size(1) == 0 ||
-      !at::isIntegralType(input_ids.scalar_type(), /*includeBool=*/false)) {
-    throw UsageError("ClipTextModel: input_ids must be a non-empty [batch, length] integer tensor");
-  }
-  const at::Tensor ids = input_ids.to(device_, at::kLong);
+  const at::Tensor ids = checked_token_ids(input_ids, config_.vocab_size, device_, "ClipTextModel");
   const int64_t batch = ids.size(0);
   const int64_t length = ids.size(1);
   if (length > config_.max_position_embeddings) {
     throw UsageError("ClipTextModel: " + std::to_string(length) + " tokens, more than its " +
                      std::to_string(config_.max_position_embeddings) + " positions");
-  }
-  if (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= config_.vocab_size) {
-    throw UsageError("ClipTextModel: input_ids outside the vocabulary [0, " +
-                     std::to_string(config_.vocab_size) + ")");
   }
   // A key after its query is masked.
   const at::Tensor causal = at::full({length, length}, -std::numeric_limits<double>::infinity(),

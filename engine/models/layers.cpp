@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "core/error.hpp"
+
 namespace xdit::models {
 
 Linear Linear::load(const io::Weights& weights, int64_t in_features, int64_t out_features,
@@ -69,6 +71,22 @@ at::Tensor Conv2d::operator()(const at::Tensor& x) const {
 
 at::Tensor modulate(const at::Tensor& normed, const at::Tensor& shift, const at::Tensor& scale) {
   return at::addcmul(shift, normed, scale + 1);
+}
+
+at::Tensor checked_token_ids(const at::Tensor& input_ids, int64_t vocab_size, at::Device device,
+                             const char* model) {
+  if (!input_ids.defined() || input_ids.dim() != 2 || input_ids.size(1) == 0 ||
+      !at::isIntegralType(input_ids.scalar_type(), /*includeBool=*/false)) {
+    throw UsageError(std::string(model) +
+                     ": input_ids must be a non-empty [batch, length] integer tensor");
+  }
+  const at::Tensor ids = input_ids.to(device, at::kLong);
+  if (ids.numel() > 0 &&
+      (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= vocab_size)) {
+    throw UsageError(std::string(model) + ": input_ids outside the vocabulary [0, " +
+                     std::to_string(vocab_size) + ")");
+  }
+  return ids;
 }
 
 }  // namespace xdit::models

@@ -38,6 +38,12 @@ struct LayerNorm {
 // broadcast against normed ([B, 1, D] for per-sample modulation).
 at::Tensor modulate(const at::Tensor& normed, const at::Tensor& shift, const at::Tensor& scale);
 
+// A text encoder's input_ids as it embeds them: int64 on `device`. UsageError,
+// naming `model`, unless they are a non-empty [batch, length] integer tensor
+// of ids in [0, vocab_size).
+at::Tensor checked_token_ids(const at::Tensor& input_ids, int64_t vocab_size, at::Device device,
+                             const char* model);
+
 struct GroupNorm {
   at::Tensor weight;
   at::Tensor bias;

@@ -254,16 +254,7 @@ at::Tensor T5Encoder::feed_forward(const Block& block, const at::Tensor& x) cons
 }
 
 at::Tensor T5Encoder::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {
-  if (!input_ids.defined() || input_ids.dim() != 2 || input_ids.size(1) == 0 ||
-      !at::isIntegralType(input_ids.scalar_type(), /*includeBool=*/false)) {
-    throw UsageError("T5Encoder: input_ids must be a non-empty [batch, length] integer tensor");
-  }
-  const at::Tensor ids = input_ids.to(device_, at::kLong);
-  if (ids.numel() > 0 &&
-      (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= config_.vocab_size)) {
-    throw UsageError("T5Encoder: input_ids outside the vocabulary [0, " +
-                     std::to_string(config_.vocab_size) + ")");
-  }
+  const at::Tensor ids = checked_token_ids(input_ids, config_.vocab_size, device_, "T5Encoder");
   const int64_t batch = ids.size(0);
   const int64_t length = ids.size(1);
 
