@@ -6,10 +6,11 @@
 
 namespace xdit::bench {
 
-at::Tensor TimedAttention::self_attention(int64_t layer, const at::Tensor& q, const at::Tensor& k,
-                                          const at::Tensor& v, double scale) {
+models::JointOutput TimedAttention::attend(int64_t layer, const models::Qkv& image,
+                                           const models::Qkv& text, models::JointOrder order,
+                                           double scale) {
   const auto start = std::chrono::steady_clock::now();
-  at::Tensor out = inner_.self_attention(layer, q, k, v, scale);
+  models::JointOutput out = inner_.attend(layer, image, text, order, scale);
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }

@@ -219,26 +219,37 @@ std::optional<at::Tensor> Weights::get_optional(std::string_view name,
 
 at::Tensor Weights::get_shard(std::string_view name, const std::vector<int64_t>& shape, int64_t dim,
                               int64_t index, int64_t count) const {
-  const std::string full_key = key(name);
   const auto rank = static_cast<int64_t>(shape.size());
   if (dim < 0 || dim >= rank || count < 1 || index < 0 || index >= count) {
-    throw WeightError("tensor '" + full_key + "' of shape " + format_shape(shape) +
+    throw WeightError("tensor '" + key(name) + "' of shape " + format_shape(shape) +
                       ": cannot take shard " + std::to_string(index) + " of " +
                       std::to_string(count) + " along dimension " + std::to_string(dim));
   }
   if (shape[dim] % count != 0) {
-    throw WeightError("tensor '" + full_key + "': dimension " + std::to_string(dim) + " of size " +
+    throw WeightError("tensor '" + key(name) + "': dimension " + std::to_string(dim) + " of size " +
                       std::to_string(shape[dim]) + " cannot be split into " +
                       std::to_string(count) + " equal shards");
   }
   const int64_t size = shape[dim] / count;
+  return get_slice(name, shape, dim, index * size, size);
+}
+
+at::Tensor Weights::get_slice(std::string_view name, const std::vector<int64_t>& shape, int64_t dim,
+                              int64_t start, int64_t length) const {
+  const std::string full_key = key(name);
+  const auto rank = static_cast<int64_t>(shape.size());
+  if (dim < 0 || dim >= rank || start < 0 || length < 1 || start + length > shape[dim]) {
+    throw WeightError("tensor '" + full_key + "' of shape " + format_shape(shape) +
+                      ": cannot take entries [" + std::to_string(start) + ", " +
+                      std::to_string(start + length) + ") of dimension " + std::to_string(dim));
+  }
   check(full_key, shape);
   // A slice of dimension 0 may stay a view of the source; `contiguous` and
   // `to` copy no more than the slice.
-  at::Tensor shard =
-      source_->load_slice(full_key, dim, index * size, size).contiguous().to(device_, dtype_);
-  *handed_out_ += static_cast<int64_t>(shard.nbytes());
-  return shard;
+  at::Tensor slice =
+      source_->load_slice(full_key, dim, start, length).contiguous().to(device_, dtype_);
+  *handed_out_ += static_cast<int64_t>(slice.nbytes());
+  return slice;
 }
 
 void Weights::skip(std::string_view name) const {

@@ -115,6 +115,10 @@ class Weights {
   // more than that slice when the source is memory-mapped (tensor parallel).
   at::Tensor get_shard(std::string_view name, const std::vector<int64_t>& shape, int64_t dim,
                        int64_t index, int64_t count) const;
+  // Entries [start, start + length) of `dim`, loaded the same way: a shard
+  // of one part of a tensor that joins several (Flux's [attention | MLP]).
+  at::Tensor get_slice(std::string_view name, const std::vector<int64_t>& shape, int64_t dim,
+                       int64_t start, int64_t length) const;
 
   bool contains(std::string_view name) const;
   at::ScalarType dtype() const { return dtype_; }

@@ -8,7 +8,6 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "models/attention.hpp"
 #include "models/rope.hpp"
 
 namespace xdit::models {
@@ -19,6 +18,7 @@ namespace {
 
 constexpr int64_t kSinusoidChannels = 256;
 constexpr double kRopeTheta = 10000.0;
+constexpr int64_t kPack = 2;  // latent pixels per token along a side
 
 // The sinusoids of a [B] tensor scaled by 1000 in `dtype`, as the model
 // scales timestep and guidance before embedding them.
@@ -29,12 +29,31 @@ at::Tensor scaled_sinusoids(const at::Tensor& values, at::ScalarType dtype, at::
       .to(dtype);
 }
 
+std::string shape_of(const at::Tensor& t) {
+  return t.defined() ? c10::str(t.sizes()) : "none";
+}
+
+// The ids (0, row, column) of the image tokens of `span`: [1, count, 3].
+at::Tensor image_ids(const TokenSpan& span) {
+  const at::Tensor token =
+      at::arange(span.first, span.first + span.count, at::TensorOptions().dtype(at::kLong));
+  const int64_t width = span.grid.grid_width;
+  return at::stack({at::zeros_like(token), token.div(width, "floor"), token.remainder(width)}, -1)
+      .to(at::kDouble)
+      .unsqueeze(0);
+}
+
+at::Tensor per_sample(const at::Tensor& v) {
+  return v.unsqueeze(1);
+}
+
 }  // namespace
 
 FluxConfig FluxConfig::from_config(const io::Config& config) {
   FluxConfig c;
   c.patch_size = config.get_or<int64_t>("patch_size", c.patch_size);
   c.in_channels = config.get_or<int64_t>("in_channels", c.in_channels);
+  c.out_channels = config.get_or<int64_t>("out_channels", c.in_channels);
   c.num_layers = config.get_or<int64_t>("num_layers", c.num_layers);
   c.num_single_layers = config.get_or<int64_t>("num_single_layers", c.num_single_layers);
   c.attention_head_dim = config.get_or<int64_t>("attention_head_dim", c.attention_head_dim);
@@ -52,7 +71,14 @@ void FluxConfig::validate(const std::string& source) const {
   // The pipeline packs 2 x 2 latent patches into tokens; the model has none.
   if (patch_size != 1)
     throw ConfigError(source, "patch_size", "must be 1, got " + std::to_string(patch_size));
-  require_positive(in_channels, "in_channels", source);
+  for (const auto& [key, value] :
+       {std::pair{"in_channels", in_channels}, std::pair{"out_channels", out_channels}}) {
+    if (value < 1 || value % (kPack * kPack) != 0) {
+      throw ConfigError(source, key,
+                        "must be a positive multiple of 4 (2 x 2 packed latent channels), got " +
+                            std::to_string(value));
+    }
+  }
   require_positive(num_layers + num_single_layers, "num_layers", source);
   if (num_layers < 0 || num_single_layers < 0)
     throw ConfigError(source, "num_single_layers", "layer counts cannot be negative");
@@ -70,12 +96,69 @@ void FluxConfig::validate(const std::string& source) const {
   }
 }
 
-FluxTransformer::FluxTransformer(const FluxConfig& config, const io::Weights& weights)
-    : config_(config), dtype_(weights.dtype()), device_(weights.device()) {
+FluxSingleBlock::FluxSingleBlock(const io::Weights& weights, const JointBlockShape& shape,
+                                 int64_t layer)
+    : shape_(shape), layer_(layer) {
+  const int64_t dim = shape.dim;
+  const TensorShard& shard = shape.shard;
+  modulation_ = Linear::load(weights.sub("norm.linear"), dim, 3 * dim);
+  heads_ = HeadProjections::load(weights.sub("attn"), shape);
+  proj_mlp_ = shard.load_column(weights.sub("proj_mlp"), dim, 4 * dim);
+  const io::Weights out = weights.sub("proj_out");
+  if (!shard.is_split()) {
+    proj_out_ = Linear::load(out, 5 * dim, dim);
+    return;
+  }
+  // The shard's heads among the attention's columns, its width among the MLP's.
+  const std::vector<int64_t> whole = {dim, 5 * dim};
+  const int64_t attention_part = shard.part(dim, "attention features of " + out.prefix());
+  const int64_t mlp_part = shard.part(4 * dim, "MLP features of " + out.prefix());
+  out_attention_.weight =
+      out.get_slice("weight", whole, 1, shard.index * attention_part, attention_part);
+  out_mlp_.weight = out.get_slice("weight", whole, 1, dim + shard.index * mlp_part, mlp_part);
+  out_mlp_.bias = out.get("bias", {dim});
+}
+
+at::Tensor FluxSingleBlock::project_out(const at::Tensor& attended,
+                                        const at::Tensor& normed) const {
+  const at::Tensor merged = attended.transpose(1, 2).reshape(
+      {attended.size(0), attended.size(2), attended.size(1) * attended.size(3)});
+  at::Tensor mlp = proj_mlp_(normed);
+  at::gelu_(mlp, "tanh");
+  if (!shape_.shard.is_split())
+    return proj_out_(at::cat({merged, mlp}, 2));
+  at::Tensor partial =
+      at::linear(merged, out_attention_.weight).add_(at::linear(mlp, out_mlp_.weight));
+  shape_.shard.sums->sum_(partial);
+  return partial.add_(out_mlp_.bias);
+}
+
+void FluxSingleBlock::operator()(at::Tensor& image, at::Tensor& text,
+                                 const at::Tensor& conditioning, const JointRope& rope,
+                                 AttentionStrategy& attention) const {
+  const std::vector<at::Tensor> m = modulation_(at::silu(conditioning)).chunk(3, 1);
+  const at::Tensor image_in = modulate(plain_layer_norm(image), per_sample(m[0]), per_sample(m[1]));
+  const at::Tensor text_in = modulate(plain_layer_norm(text), per_sample(m[0]), per_sample(m[1]));
+  const double scale = 1.0 / std::sqrt(static_cast<double>(shape_.head_dim));
+  const JointOutput attended =
+      attention.attend(layer_, heads_(image_in, rope.image), heads_(text_in, rope.text),
+                       JointOrder::kTextFirst, scale);
+  image = at::addcmul(image, per_sample(m[2]), project_out(attended.image, image_in));
+  text = at::addcmul(text, per_sample(m[2]), project_out(attended.text, text_in));
+}
+
+FluxTransformer::FluxTransformer(const FluxConfig& config, const io::Weights& weights,
+                                 DitStage stage, const TensorShard& shard)
+    : config_(config),
+      stage_(stage.resolved(config.num_layers + config.num_single_layers, "Flux")),
+      dtype_(weights.dtype()),
+      device_(weights.device()) {
   config_.validate("FluxConfig");
+  const int64_t bytes_before = weights.bytes_handed_out();
   const int64_t dim = config_.inner_dim();
-  const int64_t heads = config_.num_attention_heads;
-  const int64_t head_dim = config_.attention_head_dim;
+  shape_ = {
+      kPack, config_.in_channels / (kPack * kPack), config_.out_channels / (kPack * kPack),
+      dim,   config_.num_attention_heads,           config_.num_layers + config_.num_single_layers};
   const io::Weights time_text = weights.sub("time_text_embed");
   timestep_embedder_ =
       TimestepEmbedding::load(time_text.sub("timestep_embedder"), kSinusoidChannels, dim);
@@ -85,54 +168,148 @@ FluxTransformer::FluxTransformer(const FluxConfig& config, const io::Weights& we
   }
   text_embedder_ =
       TimestepEmbedding::load(time_text.sub("text_embedder"), config_.pooled_projection_dim, dim);
-  context_embedder_ =
-      Linear::load(weights.sub("context_embedder"), config_.joint_attention_dim, dim);
-  x_embedder_ = Linear::load(weights.sub("x_embedder"), config_.in_channels, dim);
-  JointBlockShape shape;
-  shape.dim = dim;
-  shape.heads = heads;
-  shape.head_dim = head_dim;
-  shape.text_first = true;
-  shape.qk_norm = true;
-  for (int64_t i = 0; i < config_.num_layers; ++i)
-    double_blocks_.emplace_back(weights.sub("transformer_blocks." + std::to_string(i)), shape);
-  for (int64_t i = 0; i < config_.num_single_layers; ++i) {
-    const io::Weights w = weights.sub("single_transformer_blocks." + std::to_string(i));
-    const io::Weights attn = w.sub("attn");
-    SingleBlock block;
-    block.modulation = Linear::load(w.sub("norm.linear"), dim, 3 * dim);
-    block.q = Linear::load(attn.sub("to_q"), dim, dim);
-    block.k = Linear::load(attn.sub("to_k"), dim, dim);
-    block.v = Linear::load(attn.sub("to_v"), dim, dim);
-    block.norm_q.weight = attn.get("norm_q.weight", {head_dim});
-    block.norm_k.weight = attn.get("norm_k.weight", {head_dim});
-    block.proj_mlp = Linear::load(w.sub("proj_mlp"), dim, 4 * dim);
-    block.proj_out = Linear::load(w.sub("proj_out"), 5 * dim, dim);
-    single_blocks_.push_back(std::move(block));
+  if (stage_.embeds_input) {
+    context_embedder_ =
+        Linear::load(weights.sub("context_embedder"), config_.joint_attention_dim, dim);
+    x_embedder_ = Linear::load(weights.sub("x_embedder"), config_.in_channels, dim);
+  } else {
+    weights.skip("context_embedder");
+    weights.skip("x_embedder");
   }
-  norm_out_ = Linear::load(weights.sub("norm_out.linear"), dim, 2 * dim);
-  proj_out_ = Linear::load(weights.sub("proj_out"), dim, config_.in_channels);
+  JointBlockShape block;
+  block.dim = dim;
+  block.heads = config_.num_attention_heads;
+  block.head_dim = config_.attention_head_dim;
+  block.order = JointOrder::kTextFirst;
+  block.qk_norm = true;
+  block.shard = shard;
+  for (int64_t layer = 0; layer < shape_.num_layers; ++layer) {
+    const bool single = layer >= config_.num_layers;
+    const std::string name =
+        single ? "single_transformer_blocks." + std::to_string(layer - config_.num_layers)
+               : "transformer_blocks." + std::to_string(layer);
+    if (!stage_.holds(layer)) {
+      weights.skip(name);
+    } else if (single) {
+      single_blocks_.emplace_back(weights.sub(name), block, layer);
+    } else {
+      double_blocks_.emplace_back(weights.sub(name), block, layer);
+    }
+  }
+  if (stage_.owns_output) {
+    norm_out_ = Linear::load(weights.sub("norm_out.linear"), dim, 2 * dim);
+    proj_out_ = Linear::load(weights.sub("proj_out"), dim, config_.out_channels);
+  } else {
+    weights.skip("norm_out");
+    weights.skip("proj_out");
+  }
+  parameter_bytes_ = weights.bytes_handed_out() - bytes_before;
 }
 
-at::Tensor FluxTransformer::run_single(const SingleBlock& block, const at::Tensor& x,
-                                       const at::Tensor& conditioning,
-                                       const at::Tensor& rope) const {
-  const int64_t batch = x.size(0);
-  const int64_t heads = config_.num_attention_heads;
-  const int64_t head_dim = config_.attention_head_dim;
-  const std::vector<at::Tensor> m = block.modulation(at::silu(conditioning)).chunk(3, 1);
-  const at::Tensor normed = modulate(plain_layer_norm(x), m[0].unsqueeze(1), m[1].unsqueeze(1));
-  const auto split = [&](const Linear& proj) {
-    return proj(normed).view({batch, -1, heads, head_dim}).transpose(1, 2);
-  };
-  const at::Tensor q = apply_rope(block.norm_q(split(block.q)), rope);
-  const at::Tensor k = apply_rope(block.norm_k(split(block.k)), rope);
-  const at::Tensor attended =
-      attention(q, k, split(block.v), at::Tensor(), 1.0 / std::sqrt(static_cast<double>(head_dim)))
-          .transpose(1, 2)
-          .reshape({batch, -1, heads * head_dim});
-  const at::Tensor mlp = at::gelu(block.proj_mlp(normed), "tanh");
-  return at::addcmul(x, m[2].unsqueeze(1), block.proj_out(at::cat({attended, mlp}, 2)));
+at::Tensor FluxTransformer::rope_of(const at::Tensor& ids) const {
+  return rope_table(ids.to(device_), config_.axes_dims_rope, kRopeTheta);
+}
+
+std::unique_ptr<FluxStep> FluxTransformer::condition_sigma(const at::Tensor& sigma,
+                                                           const DitInputs& inputs) const {
+  const at::Tensor& text = inputs.text;
+  const at::Tensor& pooled = inputs.pooled_text;
+  const at::Tensor& guidance = inputs.guidance;
+  if (!text.defined() || text.dim() != 3 || text.size(2) != config_.joint_attention_dim) {
+    throw UsageError("FluxTransformer: encoder_hidden_states must be [B, L, " +
+                     std::to_string(config_.joint_attention_dim) + "], got " + shape_of(text));
+  }
+  const int64_t batch = text.size(0);
+  if (!pooled.defined() || pooled.dim() != 2 || pooled.size(0) != batch ||
+      pooled.size(1) != config_.pooled_projection_dim) {
+    throw UsageError("FluxTransformer: pooled_projections must be [" + std::to_string(batch) +
+                     ", " + std::to_string(config_.pooled_projection_dim) + "], got " +
+                     shape_of(pooled));
+  }
+  if (!sigma.defined() || (sigma.numel() != batch && sigma.numel() != 1)) {
+    throw UsageError("FluxTransformer: timestep must hold 1 or " + std::to_string(batch) +
+                     " values, got " + shape_of(sigma));
+  }
+  if (guidance.defined() != config_.guidance_embeds ||
+      (guidance.defined() && guidance.numel() != batch && guidance.numel() != 1)) {
+    throw UsageError(config_.guidance_embeds
+                         ? "FluxTransformer: this model is guidance-distilled (dev): it needs a "
+                           "guidance scale per sample"
+                         : "FluxTransformer: this model has no guidance embedder (schnell): "
+                           "guidance must not be given");
+  }
+  const auto widened = [&](const at::Tensor& t) { return t.reshape({-1}).expand({batch}); };
+  auto step = std::make_unique<FluxStep>();
+  at::Tensor embedded = timestep_embedder_(scaled_sinusoids(widened(sigma), dtype_, device_));
+  // As diffusers sums them: (timestep + guidance) + pooled text.
+  if (guidance_embedder_)
+    embedded =
+        embedded + (*guidance_embedder_)(scaled_sinusoids(widened(guidance), dtype_, device_));
+  step->conditioning = embedded + text_embedder_(pooled.to(device_, dtype_));
+  if (context_embedder_)
+    step->text = (*context_embedder_)(text.to(device_, dtype_));
+  step->text_length = text.size(1);
+  step->text_rope = rope_of(at::zeros({1, text.size(1), 3}, at::kDouble));
+  return step;
+}
+
+std::unique_ptr<DitStep> FluxTransformer::condition(const at::Tensor& timestep,
+                                                    const DitInputs& inputs) const {
+  if (!timestep.defined())
+    throw UsageError("FluxTransformer: a timestep is needed");
+  // The pipeline hands the model sigma, the scheduler's timestep / 1000.
+  return condition_sigma(timestep.to(at::kFloat) / 1000, inputs);
+}
+
+DitHidden FluxTransformer::embed(const at::Tensor& latent, const TokenSpan& span,
+                                 const DitStep& step) const {
+  if (!x_embedder_)
+    throw UsageError("this Flux stage does not hold the input embedding");
+  const PatchRows rows = span.rows();
+  const int64_t batch = latent.size(0);
+  const int64_t channels = shape_.latent_channels;
+  // diffusers' _pack_latents: each 2 x 2 patch's channels as (c, dy, dx).
+  const at::Tensor packed =
+      latent.to(device_, dtype_)
+          .view({batch, channels, rows.num_rows, kPack, rows.grid_width, kPack})
+          .permute({0, 2, 4, 1, 3, 5})
+          .reshape({batch, rows.num_tokens(), channels * kPack * kPack});
+  const at::Tensor tokens =
+      packed.narrow(1, span.first - rows.first_row * rows.grid_width, span.count);
+  return {(*x_embedder_)(tokens), dynamic_cast<const FluxStep&>(step).text};
+}
+
+void FluxTransformer::run_layers(DitHidden& hidden, const FluxStep& step, const JointRope& rope,
+                                 AttentionStrategy& attention) const {
+  for (const JointBlock& block : double_blocks_)
+    block(hidden.image, hidden.text, step.conditioning, rope, attention);
+  for (const FluxSingleBlock& block : single_blocks_)
+    block(hidden.image, hidden.text, step.conditioning, rope, attention);
+}
+
+DitHidden FluxTransformer::run_blocks(DitHidden hidden, const TokenSpan& span, const DitStep& step,
+                                      AttentionStrategy& attention) const {
+  const auto& flux = dynamic_cast<const FluxStep&>(step);
+  run_layers(hidden, flux, {rope_of(image_ids(span)), flux.text_rope}, attention);
+  return hidden;
+}
+
+at::Tensor FluxTransformer::output_patches(const at::Tensor& image, const DitStep& step) const {
+  if (!proj_out_)
+    throw UsageError("this Flux stage does not hold the output layer");
+  const auto& flux = dynamic_cast<const FluxStep&>(step);
+  const std::vector<at::Tensor> scale_shift = (*norm_out_)(at::silu(flux.conditioning)).chunk(2, 1);
+  return (*proj_out_)(
+      modulate(plain_layer_norm(image), per_sample(scale_shift[1]), per_sample(scale_shift[0])));
+}
+
+at::Tensor FluxTransformer::unpatchify(const at::Tensor& patches, const PatchRows& rows) const {
+  // diffusers' _unpack_latents.
+  const int64_t batch = patches.size(0);
+  const int64_t channels = shape_.out_channels;
+  return patches.reshape({batch, rows.num_rows, rows.grid_width, channels, kPack, kPack})
+      .permute({0, 3, 1, 4, 2, 5})
+      .reshape({batch, channels, rows.num_rows * kPack, rows.grid_width * kPack});
 }
 
 at::Tensor FluxTransformer::forward(const at::Tensor& hidden_states,
@@ -140,50 +317,32 @@ at::Tensor FluxTransformer::forward(const at::Tensor& hidden_states,
                                     const at::Tensor& pooled_projections,
                                     const at::Tensor& timestep, const at::Tensor& img_ids,
                                     const at::Tensor& txt_ids, const at::Tensor& guidance) const {
+  if (!stage_.is_whole(shape_.num_layers))
+    throw UsageError("forward needs the whole Flux transformer; this instance holds a stage");
   const int64_t batch = hidden_states.dim() == 3 ? hidden_states.size(0) : -1;
-  if (batch < 1 || hidden_states.size(2) != config_.in_channels ||
-      encoder_hidden_states.dim() != 3 || encoder_hidden_states.size(0) != batch ||
-      encoder_hidden_states.size(2) != config_.joint_attention_dim ||
-      pooled_projections.dim() != 2 || pooled_projections.size(0) != batch ||
-      pooled_projections.size(1) != config_.pooled_projection_dim || timestep.numel() != batch) {
+  if (batch < 1 || hidden_states.size(2) != config_.in_channels) {
     throw UsageError("FluxTransformer: expected hidden_states [B, N, " +
-                     std::to_string(config_.in_channels) + "], encoder_hidden_states [B, L, " +
-                     std::to_string(config_.joint_attention_dim) + "], pooled_projections [B, " +
-                     std::to_string(config_.pooled_projection_dim) + "] and B timesteps");
+                     std::to_string(config_.in_channels) + "], got " + shape_of(hidden_states));
   }
-  if (guidance.defined() != config_.guidance_embeds ||
-      (guidance.defined() && guidance.numel() != batch)) {
-    throw UsageError(config_.guidance_embeds
-                         ? "FluxTransformer: this model is guidance-distilled (dev): it needs a "
-                           "guidance scale per sample"
-                         : "FluxTransformer: this model has no guidance embedder (schnell): "
-                           "guidance must not be given");
+  DitInputs inputs;
+  inputs.text = encoder_hidden_states;
+  inputs.pooled_text = pooled_projections;
+  inputs.guidance = guidance;
+  const std::unique_ptr<FluxStep> step = condition_sigma(timestep, inputs);
+  if (step->batch() != batch) {
+    throw UsageError("FluxTransformer: hidden_states hold " + std::to_string(batch) +
+                     " samples but the text " + std::to_string(step->batch()));
   }
-  const int64_t text_tokens = encoder_hidden_states.size(1);
   if (img_ids.dim() != 3 || txt_ids.dim() != 3 || img_ids.size(1) != hidden_states.size(1) ||
-      txt_ids.size(1) != text_tokens) {
+      txt_ids.size(1) != encoder_hidden_states.size(1)) {
     throw UsageError(
         "FluxTransformer: img_ids and txt_ids must be [B, tokens, 3], one row per "
         "image and text token");
   }
-  at::Tensor image = x_embedder_(hidden_states.to(device_, dtype_));
-  at::Tensor conditioning = timestep_embedder_(scaled_sinusoids(timestep, dtype_, device_)) +
-                            text_embedder_(pooled_projections.to(device_, dtype_));
-  if (guidance_embedder_)
-    conditioning =
-        conditioning + (*guidance_embedder_)(scaled_sinusoids(guidance, dtype_, device_));
-  at::Tensor text = context_embedder_(encoder_hidden_states.to(device_, dtype_));
-  const at::Tensor rope = rope_table(at::cat({txt_ids.to(device_), img_ids.to(device_)}, 1),
-                                     config_.axes_dims_rope, kRopeTheta);
-  for (const JointBlock& block : double_blocks_)
-    block(image, text, conditioning, rope);
-  at::Tensor joined = at::cat({text, image}, 1);
-  for (const SingleBlock& block : single_blocks_)
-    joined = run_single(block, joined, conditioning, rope);
-  image = joined.narrow(1, text_tokens, joined.size(1) - text_tokens);
-  const std::vector<at::Tensor> scale_shift = norm_out_(at::silu(conditioning)).chunk(2, 1);
-  return proj_out_(
-      modulate(plain_layer_norm(image), scale_shift[1].unsqueeze(1), scale_shift[0].unsqueeze(1)));
+  DitHidden hidden{(*x_embedder_)(hidden_states.to(device_, dtype_)), step->text};
+  LocalAttention local;
+  run_layers(hidden, *step, {rope_of(img_ids), rope_of(txt_ids)}, local);
+  return output_patches(hidden.image, *step);
 }
 
 }  // namespace xdit::models

@@ -126,21 +126,20 @@ std::optional<int64_t> PixArtConfig::text_channels() const {
 }
 
 PixArtTransformer::PixArtTransformer(PixArtConfig config, const io::Weights& weights,
-                                     PixArtStage stage, const TensorShard& shard)
+                                     DitStage stage, const TensorShard& shard)
     : config_(std::move(config)),
-      stage_(stage),
+      stage_(stage.resolved(config_.num_layers, "PixArt")),
       dtype_(weights.dtype()),
       device_(weights.device()),
       norm_out_(LayerNorm::plain(config_.inner_dim(), kOutputNormEps)) {
   const int64_t bytes_before = weights.bytes_handed_out();
-  stage_.last_layer = stage.last_layer.value_or(config_.num_layers);
-  if (stage_.first_layer < 0 || stage_.first_layer >= *stage_.last_layer ||
-      *stage_.last_layer > config_.num_layers) {
-    throw UsageError("PixArt stage layers [" + std::to_string(stage_.first_layer) + ", " +
-                     std::to_string(*stage_.last_layer) + ") are not a non-empty range of the " +
-                     std::to_string(config_.num_layers) + " layers");
-  }
   const int64_t dim = config_.inner_dim();
+  shape_.patch_size = config_.patch_size;
+  shape_.latent_channels = config_.in_channels;
+  shape_.out_channels = config_.out_channels;
+  shape_.inner_dim = dim;
+  shape_.heads = config_.num_attention_heads;
+  shape_.num_layers = config_.num_layers;
 
   adaln_single_ =
       AdaLayerNormSingle::load(weights.sub("adaln_single"), dim, config_.use_additional_conditions);
@@ -169,7 +168,7 @@ PixArtTransformer::PixArtTransformer(PixArtConfig config, const io::Weights& wei
   options.shard = shard;
   for (int64_t layer = 0; layer < config_.num_layers; ++layer) {
     const std::string name = "transformer_blocks." + std::to_string(layer);
-    if (layer >= stage_.first_layer && layer < *stage_.last_layer) {
+    if (stage_.holds(layer)) {
       blocks_.emplace_back(weights.sub(name), options, layer);
     } else {
       weights.skip(name);
@@ -187,43 +186,25 @@ PixArtTransformer::PixArtTransformer(PixArtConfig config, const io::Weights& wei
   parameter_bytes_ = weights.bytes_handed_out() - bytes_before;
 }
 
-bool PixArtTransformer::holds_whole_model() const {
-  return stage_.embeds_input && stage_.owns_output && stage_.first_layer == 0 &&
-         *stage_.last_layer == config_.num_layers;
-}
-
-PatchRows PixArtTransformer::patch_grid(int64_t latent_height, int64_t latent_width) const {
-  const int64_t p = config_.patch_size;
-  if (latent_height <= 0 || latent_width <= 0 || latent_height % p != 0 || latent_width % p != 0) {
-    throw UsageError("a " + std::to_string(latent_height) + " x " + std::to_string(latent_width) +
-                     " latent does not split into " + std::to_string(p) + " x " +
-                     std::to_string(p) + " patches");
-  }
-  return PatchRows::whole(latent_height / p, latent_width / p);
-}
-
-PixArtConditioning PixArtTransformer::condition(const at::Tensor& timestep,
-                                                const at::Tensor& encoder_hidden_states,
-                                                const at::Tensor& encoder_attention_mask,
-                                                const at::Tensor& resolution,
-                                                const at::Tensor& aspect_ratio) const {
+std::unique_ptr<DitStep> PixArtTransformer::condition(const at::Tensor& timestep,
+                                                      const DitInputs& inputs) const {
   if (!timestep.defined() || timestep.numel() == 0) {
     throw UsageError("PixArt needs a timestep, got " + shape_of(timestep));
   }
   const auto text_channels = config_.text_channels();
   int64_t batch = timestep.numel();
-  PixArtConditioning conditioning;
+  auto conditioning = std::make_unique<PixArtConditioning>();
   if (text_channels) {
-    const at::Tensor& text = encoder_hidden_states;
+    const at::Tensor& text = inputs.text;
     if (!text.defined() || text.dim() != 3 || text.size(2) != *text_channels) {
       throw UsageError("encoder_hidden_states must be [B, L, " + std::to_string(*text_channels) +
                        "], got " + shape_of(text));
     }
     batch = text.size(0);
-    conditioning.text = caption_projection_ ? (*caption_projection_)(text.to(device_, dtype_))
-                                                  .reshape({batch, -1, config_.inner_dim()})
-                                            : text.to(device_, dtype_);
-    const at::Tensor& mask = encoder_attention_mask;
+    conditioning->text = caption_projection_ ? (*caption_projection_)(text.to(device_, dtype_))
+                                                   .reshape({batch, -1, config_.inner_dim()})
+                                             : text.to(device_, dtype_);
+    const at::Tensor& mask = inputs.text_mask;
     if (mask.defined()) {
       const int64_t length = text.size(1);
       const bool keep_mask = mask.dim() == 2;
@@ -234,7 +215,7 @@ PixArtConditioning PixArtTransformer::condition(const at::Tensor& timestep,
                          std::to_string(length) + "] (bias), got " + shape_of(mask));
       }
       const at::Tensor values = mask.to(device_, dtype_);
-      conditioning.text_bias =
+      conditioning->text_bias =
           (keep_mask ? (1 - values) * kMaskedBias : values).reshape({batch, 1, 1, length});
     }
   }
@@ -244,56 +225,45 @@ PixArtConditioning PixArtTransformer::condition(const at::Tensor& timestep,
   }
   const auto here = [&](const at::Tensor& t) { return t.defined() ? t.to(device_) : t; };
   const at::Tensor timesteps = here(timestep.reshape({-1}).expand({batch}));
-  AdaLayerNormSingleOutput ada = adaln_single_(timesteps, here(resolution), here(aspect_ratio));
-  conditioning.modulation = std::move(ada.modulation);
-  conditioning.embedded_timestep = std::move(ada.embedded_timestep);
+  AdaLayerNormSingleOutput ada =
+      adaln_single_(timesteps, here(inputs.resolution), here(inputs.aspect_ratio));
+  conditioning->modulation = std::move(ada.modulation);
+  conditioning->embedded_timestep = std::move(ada.embedded_timestep);
   return conditioning;
 }
 
-at::Tensor PixArtTransformer::embed(const at::Tensor& latent, const PatchRows& rows) const {
+DitHidden PixArtTransformer::embed(const at::Tensor& latent, const TokenSpan& span,
+                                   const DitStep& /*step*/) const {
   if (!pos_embed_)
     throw UsageError("this PixArt stage does not hold the patch embedding");
-  return (*pos_embed_)(latent.to(device_), rows);
+  const PatchRows rows = span.rows();
+  const at::Tensor tokens = (*pos_embed_)(latent.to(device_), rows);
+  return {tokens.narrow(1, span.first - rows.first_row * rows.grid_width, span.count),
+          at::Tensor()};
 }
 
-at::Tensor PixArtTransformer::run_block(int64_t layer, const at::Tensor& tokens,
-                                        const PixArtConditioning& conditioning,
-                                        AttentionStrategy& strategy) const {
-  if (layer < stage_.first_layer || layer >= *stage_.last_layer) {
-    throw UsageError("PixArt block " + std::to_string(layer) + " is not held by this stage [" +
-                     std::to_string(stage_.first_layer) + ", " +
-                     std::to_string(*stage_.last_layer) + ")");
-  }
-  return blocks_[layer - stage_.first_layer](tokens, conditioning.modulation, conditioning.text,
-                                             conditioning.text_bias, strategy);
-}
-
-at::Tensor PixArtTransformer::run_blocks(const at::Tensor& tokens,
-                                         const PixArtConditioning& conditioning,
-                                         AttentionStrategy& strategy) const {
-  at::Tensor hidden = tokens;
+DitHidden PixArtTransformer::run_blocks(DitHidden hidden, const TokenSpan& /*span*/,
+                                        const DitStep& step, AttentionStrategy& attention) const {
+  const auto& conditioning = dynamic_cast<const PixArtConditioning&>(step);
   for (const auto& block : blocks_) {
-    hidden =
-        block(hidden, conditioning.modulation, conditioning.text, conditioning.text_bias, strategy);
+    hidden.image = block(hidden.image, conditioning.modulation, conditioning.text,
+                         conditioning.text_bias, attention);
   }
   return hidden;
 }
 
-at::Tensor PixArtTransformer::finish(const at::Tensor& tokens,
-                                     const PixArtConditioning& conditioning,
-                                     const PatchRows& rows) const {
-  return unpatchify(output_patches(tokens, conditioning), rows, config_.patch_size,
-                    config_.out_channels);
-}
-
-at::Tensor PixArtTransformer::output_patches(const at::Tensor& tokens,
-                                             const PixArtConditioning& conditioning) const {
+at::Tensor PixArtTransformer::output_patches(const at::Tensor& image, const DitStep& step) const {
   if (!proj_out_)
     throw UsageError("this PixArt stage does not hold the output layer");
+  const auto& conditioning = dynamic_cast<const PixArtConditioning&>(step);
   const std::vector<at::Tensor> shift_scale =
       (scale_shift_table_.unsqueeze(0) + conditioning.embedded_timestep.unsqueeze(1)).chunk(2, 1);
-  const at::Tensor modulated = norm_out_(tokens) * (shift_scale[1] + 1) + shift_scale[0];
+  const at::Tensor modulated = norm_out_(image) * (shift_scale[1] + 1) + shift_scale[0];
   return (*proj_out_)(modulated);
+}
+
+at::Tensor PixArtTransformer::unpatchify(const at::Tensor& patches, const PatchRows& rows) const {
+  return models::unpatchify(patches, rows, config_.patch_size, config_.out_channels);
 }
 
 at::Tensor PixArtTransformer::forward(const at::Tensor& hidden_states,
@@ -302,29 +272,17 @@ at::Tensor PixArtTransformer::forward(const at::Tensor& hidden_states,
                                       const at::Tensor& encoder_attention_mask,
                                       const at::Tensor& resolution, const at::Tensor& aspect_ratio,
                                       AttentionStrategy* strategy) const {
-  if (!holds_whole_model()) {
-    throw UsageError("forward needs the whole PixArt model; this instance holds a stage");
-  }
-  if (!hidden_states.defined() || hidden_states.dim() != 4) {
-    throw UsageError("hidden_states must be [B, C, H, W], got " + shape_of(hidden_states));
-  }
-  const int64_t batch = hidden_states.size(0);
-  const PatchRows grid = patch_grid(hidden_states.size(2), hidden_states.size(3));
+  DitInputs inputs;
+  inputs.text = encoder_hidden_states;
+  inputs.text_mask = encoder_attention_mask;
+  inputs.resolution = resolution;
+  inputs.aspect_ratio = aspect_ratio;
   // A model without text takes its batch from the timestep: widen a single one.
-  const at::Tensor timesteps = timestep.defined() && timestep.numel() == 1
-                                   ? timestep.reshape({1}).expand({batch})
-                                   : timestep;
-  const PixArtConditioning conditioning =
-      condition(timesteps, encoder_hidden_states, encoder_attention_mask, resolution, aspect_ratio);
-  if (conditioning.modulation.size(0) != batch) {
-    throw UsageError("hidden_states hold " + std::to_string(batch) +
-                     " samples but the text/timestep hold " +
-                     std::to_string(conditioning.modulation.size(0)));
-  }
-  LocalAttention local;
-  AttentionStrategy& attention = strategy != nullptr ? *strategy : local;
-  const at::Tensor tokens = run_blocks(embed(hidden_states, grid), conditioning, attention);
-  return finish(tokens, conditioning, grid);
+  const bool widen = timestep.defined() && timestep.numel() == 1 && hidden_states.defined() &&
+                     hidden_states.dim() == 4;
+  return predict(hidden_states,
+                 widen ? timestep.reshape({1}).expand({hidden_states.size(0)}) : timestep, inputs,
+                 strategy);
 }
 
 }  // namespace xdit::models

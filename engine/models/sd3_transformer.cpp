@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -14,6 +15,10 @@ using io::require_positive;
 namespace {
 
 constexpr int64_t kSinusoidChannels = 256;
+
+std::string shape_of(const at::Tensor& t) {
+  return t.defined() ? c10::str(t.sizes()) : "none";
+}
 
 }  // namespace
 
@@ -32,16 +37,29 @@ SD3Config SD3Config::from_config(const io::Config& config) {
       config.get_or<int64_t>("pooled_projection_dim", c.pooled_projection_dim);
   c.out_channels = config.get_or<int64_t>("out_channels", c.out_channels);
   c.pos_embed_max_size = config.get_or<int64_t>("pos_embed_max_size", c.pos_embed_max_size);
-  // SD3.5's additions change the math; refused by name rather than ignored.
-  const nlohmann::json& raw = config.json();
-  if (raw.contains("qk_norm") && !raw["qk_norm"].is_null()) {
-    config.fail("qk_norm", "SD3.5's normalised queries and keys are not supported yet");
+  if (const auto qk_norm = config.get_optional<std::string>("qk_norm")) {
+    if (*qk_norm != "rms_norm")
+      config.fail("qk_norm", "is '" + *qk_norm + "'; SD3 supports only 'rms_norm' or null");
+    c.qk_norm = true;
   }
-  if (raw.contains("dual_attention_layers") && !raw["dual_attention_layers"].empty()) {
-    config.fail("dual_attention_layers", "SD3.5's dual attention is not supported yet");
+  c.dual_attention_layers =
+      config.get_or<std::vector<int64_t>>("dual_attention_layers", c.dual_attention_layers);
+  for (const int64_t layer : c.dual_attention_layers) {
+    if (layer < 0 || layer >= c.num_layers) {
+      config.fail("dual_attention_layers",
+                  "names layer " + std::to_string(layer) + " of " + std::to_string(c.num_layers));
+    }
   }
+  // Dual attention would read the last block's text stream, which ends there.
+  if (c.has_dual_attention(c.num_layers - 1))
+    config.fail("dual_attention_layers", "cannot include the last layer");
   c.validate(config.source());
   return c;
+}
+
+bool SD3Config::has_dual_attention(int64_t layer) const {
+  return std::find(dual_attention_layers.begin(), dual_attention_layers.end(), layer) !=
+         dual_attention_layers.end();
 }
 
 void SD3Config::validate(const std::string& source) const {
@@ -64,69 +82,129 @@ void SD3Config::validate(const std::string& source) const {
   }
 }
 
-SD3Transformer::SD3Transformer(const SD3Config& config, const io::Weights& weights)
-    : config_(config), dtype_(weights.dtype()), device_(weights.device()) {
+SD3Transformer::SD3Transformer(const SD3Config& config, const io::Weights& weights, DitStage stage,
+                               const TensorShard& shard)
+    : config_(config),
+      stage_(stage.resolved(config.num_layers, "SD3")),
+      dtype_(weights.dtype()),
+      device_(weights.device()) {
   config_.validate("SD3Config");
+  const int64_t bytes_before = weights.bytes_handed_out();
   const int64_t dim = config_.inner_dim();
-  pos_embed_ = PatchEmbed::load_cropped(weights.sub("pos_embed"), config_.in_channels, dim,
-                                        config_.patch_size, config_.pos_embed_max_size);
+  shape_ = {config_.patch_size,          config_.in_channels, config_.out_channels, dim,
+            config_.num_attention_heads, config_.num_layers};
+  if (stage_.embeds_input) {
+    pos_embed_ = PatchEmbed::load_cropped(weights.sub("pos_embed"), config_.in_channels, dim,
+                                          config_.patch_size, config_.pos_embed_max_size);
+    context_embedder_ =
+        Linear::load(weights.sub("context_embedder"), config_.joint_attention_dim, dim);
+  } else {
+    weights.skip("pos_embed");
+    weights.skip("context_embedder");
+  }
   const io::Weights time_text = weights.sub("time_text_embed");
   timestep_embedder_ =
       TimestepEmbedding::load(time_text.sub("timestep_embedder"), kSinusoidChannels, dim);
   text_embedder_ =
       TimestepEmbedding::load(time_text.sub("text_embedder"), config_.pooled_projection_dim, dim);
-  context_embedder_ =
-      Linear::load(weights.sub("context_embedder"), config_.joint_attention_dim, dim);
   for (int64_t i = 0; i < config_.num_layers; ++i) {
-    JointBlockShape shape;
-    shape.dim = dim;
-    shape.heads = config_.num_attention_heads;
-    shape.head_dim = config_.attention_head_dim;
-    shape.context_pre_only = i + 1 == config_.num_layers;
-    blocks_.emplace_back(weights.sub("transformer_blocks." + std::to_string(i)), shape);
+    const std::string name = "transformer_blocks." + std::to_string(i);
+    if (!stage_.holds(i)) {
+      weights.skip(name);
+      continue;
+    }
+    JointBlockShape block;
+    block.dim = dim;
+    block.heads = config_.num_attention_heads;
+    block.head_dim = config_.attention_head_dim;
+    block.order = JointOrder::kImageFirst;
+    block.qk_norm = config_.qk_norm;
+    block.context_pre_only = i + 1 == config_.num_layers;
+    block.dual_attention = config_.has_dual_attention(i);
+    block.shard = shard;
+    // Dual attentions take the indices after the joint ones.
+    blocks_.emplace_back(weights.sub(name), block, i, config_.num_layers + i);
   }
-  norm_out_ = Linear::load(weights.sub("norm_out.linear"), dim, 2 * dim);
-  proj_out_ = Linear::load(weights.sub("proj_out"), dim,
-                           config_.patch_size * config_.patch_size * config_.out_channels);
+  if (stage_.owns_output) {
+    norm_out_ = Linear::load(weights.sub("norm_out.linear"), dim, 2 * dim);
+    proj_out_ = Linear::load(weights.sub("proj_out"), dim,
+                             config_.patch_size * config_.patch_size * config_.out_channels);
+  } else {
+    weights.skip("norm_out");
+    weights.skip("proj_out");
+  }
+  parameter_bytes_ = weights.bytes_handed_out() - bytes_before;
+}
+
+std::unique_ptr<DitStep> SD3Transformer::condition(const at::Tensor& timestep,
+                                                   const DitInputs& inputs) const {
+  const at::Tensor& text = inputs.text;
+  const at::Tensor& pooled = inputs.pooled_text;
+  if (!text.defined() || text.dim() != 3 || text.size(2) != config_.joint_attention_dim) {
+    throw UsageError("SD3Transformer: encoder_hidden_states must be [B, L, " +
+                     std::to_string(config_.joint_attention_dim) + "], got " + shape_of(text));
+  }
+  const int64_t batch = text.size(0);
+  if (!pooled.defined() || pooled.dim() != 2 || pooled.size(0) != batch ||
+      pooled.size(1) != config_.pooled_projection_dim) {
+    throw UsageError("SD3Transformer: pooled_projections must be [" + std::to_string(batch) + ", " +
+                     std::to_string(config_.pooled_projection_dim) + "], got " + shape_of(pooled));
+  }
+  if (!timestep.defined() || (timestep.numel() != batch && timestep.numel() != 1)) {
+    throw UsageError("SD3Transformer: timestep must hold 1 or " + std::to_string(batch) +
+                     " values, got " + shape_of(timestep));
+  }
+  auto step = std::make_unique<SD3Step>();
+  const at::Tensor sinusoids =
+      timestep_sinusoids(timestep.to(device_).reshape({-1}).expand({batch}), kSinusoidChannels,
+                         /*flip_sin_to_cos=*/true, /*downscale_freq_shift=*/0);
+  step->conditioning =
+      timestep_embedder_(sinusoids.to(dtype_)) + text_embedder_(pooled.to(device_, dtype_));
+  if (context_embedder_)
+    step->text = (*context_embedder_)(text.to(device_, dtype_));
+  step->text_length = text.size(1);
+  return step;
+}
+
+DitHidden SD3Transformer::embed(const at::Tensor& latent, const TokenSpan& span,
+                                const DitStep& step) const {
+  if (!pos_embed_)
+    throw UsageError("this SD3 stage does not hold the patch embedding");
+  const PatchRows rows = span.rows();
+  const at::Tensor tokens = (*pos_embed_)(latent.to(device_, dtype_), rows);
+  return {tokens.narrow(1, span.first - rows.first_row * rows.grid_width, span.count),
+          dynamic_cast<const SD3Step&>(step).text};
+}
+
+DitHidden SD3Transformer::run_blocks(DitHidden hidden, const TokenSpan& /*span*/,
+                                     const DitStep& step, AttentionStrategy& attention) const {
+  const auto& sd3 = dynamic_cast<const SD3Step&>(step);
+  for (const JointBlock& block : blocks_)
+    block(hidden.image, hidden.text, sd3.conditioning, {}, attention);
+  return hidden;
+}
+
+at::Tensor SD3Transformer::output_patches(const at::Tensor& image, const DitStep& step) const {
+  if (!proj_out_)
+    throw UsageError("this SD3 stage does not hold the output layer");
+  const auto& sd3 = dynamic_cast<const SD3Step&>(step);
+  const std::vector<at::Tensor> scale_shift = (*norm_out_)(at::silu(sd3.conditioning)).chunk(2, 1);
+  return (*proj_out_)(
+      modulate(plain_layer_norm(image), scale_shift[1].unsqueeze(1), scale_shift[0].unsqueeze(1)));
+}
+
+at::Tensor SD3Transformer::unpatchify(const at::Tensor& patches, const PatchRows& rows) const {
+  return models::unpatchify(patches, rows, config_.patch_size, config_.out_channels);
 }
 
 at::Tensor SD3Transformer::forward(const at::Tensor& hidden_states,
                                    const at::Tensor& encoder_hidden_states,
                                    const at::Tensor& pooled_projections,
                                    const at::Tensor& timestep) const {
-  const int64_t p = config_.patch_size;
-  if (hidden_states.dim() != 4 || hidden_states.size(1) != config_.in_channels ||
-      hidden_states.size(2) % p != 0 || hidden_states.size(3) % p != 0) {
-    throw UsageError("SD3Transformer: hidden_states must be [B, " +
-                     std::to_string(config_.in_channels) + ", H, W] with H and W multiples of " +
-                     std::to_string(p) + ", got " + c10::str(hidden_states.sizes()));
-  }
-  const int64_t batch = hidden_states.size(0);
-  if (encoder_hidden_states.dim() != 3 || encoder_hidden_states.size(0) != batch ||
-      encoder_hidden_states.size(2) != config_.joint_attention_dim ||
-      pooled_projections.dim() != 2 || pooled_projections.size(0) != batch ||
-      pooled_projections.size(1) != config_.pooled_projection_dim || timestep.numel() != batch) {
-    throw UsageError("SD3Transformer: for " + std::to_string(batch) +
-                     " latents, expected encoder_hidden_states [" + std::to_string(batch) +
-                     ", L, " + std::to_string(config_.joint_attention_dim) +
-                     "], pooled_projections [" + std::to_string(batch) + ", " +
-                     std::to_string(config_.pooled_projection_dim) + "] and " +
-                     std::to_string(batch) + " timesteps");
-  }
-  const PatchRows rows = PatchRows::whole(hidden_states.size(2) / p, hidden_states.size(3) / p);
-  at::Tensor image = pos_embed_(hidden_states.to(device_, dtype_), rows);
-  const at::Tensor sinusoids =
-      timestep_sinusoids(timestep.to(device_).reshape({batch}), kSinusoidChannels,
-                         /*flip_sin_to_cos=*/true, /*downscale_freq_shift=*/0);
-  const at::Tensor conditioning = timestep_embedder_(sinusoids.to(dtype_)) +
-                                  text_embedder_(pooled_projections.to(device_, dtype_));
-  at::Tensor text = context_embedder_(encoder_hidden_states.to(device_, dtype_));
-  for (const JointBlock& block : blocks_)
-    block(image, text, conditioning, at::Tensor());
-  const std::vector<at::Tensor> scale_shift = norm_out_(at::silu(conditioning)).chunk(2, 1);
-  const at::Tensor out =
-      modulate(plain_layer_norm(image), scale_shift[1].unsqueeze(1), scale_shift[0].unsqueeze(1));
-  return unpatchify(proj_out_(out), rows, p, config_.out_channels);
+  DitInputs inputs;
+  inputs.text = encoder_hidden_states;
+  inputs.pooled_text = pooled_projections;
+  return predict(hidden_states, timestep, inputs);
 }
 
 }  // namespace xdit::models

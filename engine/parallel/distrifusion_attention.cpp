@@ -2,8 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include "models/attention.hpp"
-
 namespace xdit::parallel {
 
 void DistriFusionAttention::begin_step(int64_t first, int64_t total, bool synchronous,
@@ -19,28 +17,28 @@ void DistriFusionAttention::reset() {
   cache_.clear();
 }
 
-at::Tensor DistriFusionAttention::self_attention(int64_t layer, const at::Tensor& q,
-                                                 const at::Tensor& k, const at::Tensor& v,
-                                                 double scale) {
+models::JointOutput DistriFusionAttention::attend(int64_t layer, const models::Qkv& image,
+                                                  const models::Qkv& text, models::JointOrder order,
+                                                  double scale) {
   if (static_cast<size_t>(layer) >= in_flight_.size())
     in_flight_.resize(static_cast<size_t>(layer) + 1);
   InFlight& arriving = in_flight_[static_cast<size_t>(layer)];
   if (arriving.keys.pending())
     cache_.assign(layer, arriving.keys.wait(), arriving.values.wait());
 
-  at::Tensor out;
+  models::JointOutput out;
   if (synchronous_) {
-    const at::Tensor keys = group_.all_gather(k, 2);
-    const at::Tensor values = group_.all_gather(v, 2);
-    out = models::attention(q, keys, values, at::Tensor(), scale);
+    const at::Tensor keys = group_.all_gather(image.k, 2);
+    const at::Tensor values = group_.all_gather(image.v, 2);
+    out = models::attend_joined(image.q, keys, values, at::Tensor(), text, order, scale);
     cache_.assign(layer, keys, values);  // the next step's stale K/V
   } else {
-    const StaleKv kv = cache_.refresh(layer, first_, total_, k, v);
-    out = models::attention(q, kv.keys, kv.values, kv.bias, scale);
+    const StaleKv kv = cache_.refresh(layer, first_, total_, image.k, image.v);
+    out = models::attend_joined(image.q, kv.keys, kv.values, kv.bias, text, order, scale);
   }
   if (prefetch_) {
-    arriving.keys = group_.all_gather_async(k, 2);
-    arriving.values = group_.all_gather_async(v, 2);
+    arriving.keys = group_.all_gather_async(image.k, 2);
+    arriving.values = group_.all_gather_async(image.v, 2);
   }
   return out;
 }

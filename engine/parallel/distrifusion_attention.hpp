@@ -36,8 +36,10 @@ class DistriFusionAttention final : public models::AttentionStrategy {
   // Between generations: drops the buffers and completes gathers in flight.
   void reset();
 
-  at::Tensor self_attention(int64_t layer, const at::Tensor& q, const at::Tensor& k,
-                            const at::Tensor& v, double scale) override;
+  // Only the image's keys and values are gathered and kept; an MMDiT's
+  // text tokens, which every rank holds, join them fresh.
+  models::JointOutput attend(int64_t layer, const models::Qkv& image, const models::Qkv& text,
+                             models::JointOrder order, double scale) override;
 
  private:
   // The K/V of a layer gathered in the previous step, arriving.

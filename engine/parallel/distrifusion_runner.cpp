@@ -10,12 +10,13 @@ namespace xdit::parallel {
 DistriFusionRunner::DistriFusionRunner(Group& group, int warmup_steps)
     : group_(group), warmup_steps_(warmup_steps) {}
 
-at::Tensor DistriFusionRunner::denoise(const models::PixArtTransformer& model, at::Tensor latents,
-                                       const PixArtInputs& inputs, const DenoiseLoop& loop) {
+at::Tensor DistriFusionRunner::denoise(const models::DiffusionTransformer& model,
+                                       at::Tensor latents, const models::DitInputs& inputs,
+                                       const DenoiseLoop& loop) {
   const schedulers::Scheduler& scheduler = *loop.scheduler;
   const at::Tensor& timesteps = scheduler.timesteps();
   const int64_t steps = timesteps.size(0);
-  const int64_t p = model.config().patch_size;
+  const int64_t p = model.shape().patch_size;
   const models::PatchRows grid = model.patch_grid(latents.size(2), latents.size(3));
   const int ranks = group_.size();
   if (grid.grid_height % ranks != 0) {  // parallel::validate explains it to users
@@ -38,11 +39,12 @@ at::Tensor DistriFusionRunner::denoise(const models::PixArtTransformer& model, a
                          next_is_stale);
     const at::Tensor input =
         loop.model_input(scheduler.scale_model_input(band, i)).to(model.dtype());
-    const models::PixArtConditioning conditioning =
-        model.condition(timesteps[i].reshape({1}).expand({batch}), inputs.text, inputs.text_mask,
-                        inputs.resolution, inputs.aspect_ratio);
-    const at::Tensor hidden = model.run_blocks(model.embed(input, rows), conditioning, attention);
-    const at::Tensor output = model.finish(hidden, conditioning, rows).to(at::kFloat);
+    const std::unique_ptr<models::DitStep> conditioning =
+        model.condition(timesteps[i].reshape({1}).expand({batch}), inputs);
+    const models::TokenSpan span = models::TokenSpan::of_rows(rows);
+    const models::DitHidden hidden =
+        model.run_blocks(model.embed(input, span, *conditioning), span, *conditioning, attention);
+    const at::Tensor output = model.finish(hidden.image, *conditioning, rows).to(at::kFloat);
     band = scheduler.step(loop.noise(output), i, band, state);
     if (loop.on_step || i + 1 == steps)
       latents = group_.all_gather(band, 2);

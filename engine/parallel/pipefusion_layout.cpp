@@ -40,13 +40,13 @@ std::vector<int> stage_layer_counts(const ParallelConfig& config, int num_layers
   return given;
 }
 
-models::PixArtStage pipeline_stage(const ParallelConfig& config, int num_layers, int stage) {
+models::DitStage pipeline_stage(const ParallelConfig& config, int num_layers, int stage) {
   const std::vector<int> counts = stage_layer_counts(config, num_layers);
   if (stage < 0 || stage >= static_cast<int>(counts.size())) {
     throw UsageError("pipeline stage " + std::to_string(stage) + " of " +
                      std::to_string(counts.size()) + " does not exist");
   }
-  models::PixArtStage part;
+  models::DitStage part;
   part.first_layer = std::accumulate(counts.begin(), counts.begin() + stage, 0);
   part.last_layer = part.first_layer + counts[static_cast<size_t>(stage)];
   part.embeds_input = stage == 0;

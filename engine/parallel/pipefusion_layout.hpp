@@ -8,8 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "models/dit.hpp"
 #include "models/embeddings.hpp"
-#include "models/pixart_transformer.hpp"
 #include "parallel/parallel_config.hpp"
 
 namespace xdit::parallel {
@@ -23,7 +23,7 @@ std::vector<int> stage_layer_counts(const ParallelConfig& config, int num_layers
 // The part of a `num_layers` transformer that pipeline stage `stage` holds:
 // its layers, the patch embedding on the first stage, the output layer on
 // the last.
-models::PixArtStage pipeline_stage(const ParallelConfig& config, int num_layers, int stage);
+models::DitStage pipeline_stage(const ParallelConfig& config, int num_layers, int stage);
 
 // The heights (in token rows) of `patches` bands of `rows` rows, top first:
 // uneven heights are allowed, the first `rows % patches` bands are one row

@@ -20,17 +20,29 @@ using models::PatchRows;
 // patch of a pipelined step.
 struct Segment {
   int64_t step = 0;
-  PatchRows rows;  // the segment's band of token rows
-  TokenRun run;    // this Ulysses rank's share of its tokens
+  PatchRows rows;         // the segment's band of token rows
+  models::TokenSpan run;  // this Ulysses rank's share of its tokens
 };
 
 // token_run over the tokens of `band` instead of a whole grid.
-TokenRun band_run(const PatchRows& band, int index, int ranks) {
-  TokenRun run = token_run(PatchRows::whole(band.num_rows, band.grid_width), index, ranks);
-  run.first += band.first_row * band.grid_width;
-  run.rows = PatchRows::band(band.grid_height, band.grid_width, band.first_row + run.rows.first_row,
-                             run.rows.num_rows);
-  return run;
+models::TokenSpan band_run(const PatchRows& band, int index, int ranks) {
+  const models::TokenSpan run =
+      token_run(PatchRows::whole(band.num_rows, band.grid_width), index, ranks);
+  return {PatchRows::whole(band.grid_height, band.grid_width),
+          band.first_row * band.grid_width + run.first, run.count};
+}
+
+// What one stage hands the next: a segment's image tokens, followed by the
+// text stream of an MMDiT (which travels with every patch).
+at::Tensor stage_message(const models::DitHidden& hidden) {
+  return hidden.text.defined() ? at::cat({hidden.image, hidden.text}, 1) : hidden.image;
+}
+
+models::DitHidden from_stage_message(const at::Tensor& message, int64_t image_tokens) {
+  if (message.size(1) == image_tokens)
+    return {message, at::Tensor()};
+  return {message.narrow(1, 0, image_tokens),
+          message.narrow(1, image_tokens, message.size(1) - image_tokens)};
 }
 
 // Messages from the previous stage, received in the order sent into buffers
@@ -97,17 +109,17 @@ PipeFusionRunner::PipeFusionRunner(const Mesh& mesh, Group& pipeline, Group& uly
     exchange_ = std::make_unique<UspAttention>(ulysses, ring, &stale_);
 }
 
-at::Tensor PipeFusionRunner::denoise(const models::PixArtTransformer& model, at::Tensor latents,
-                                     const PixArtInputs& inputs, const DenoiseLoop& loop) {
+at::Tensor PipeFusionRunner::denoise(const models::DiffusionTransformer& model, at::Tensor latents,
+                                     const models::DitInputs& inputs, const DenoiseLoop& loop) {
   const schedulers::Scheduler& scheduler = *loop.scheduler;
   const at::Tensor& timesteps = scheduler.timesteps();
   const int64_t steps = timesteps.size(0);
   const int64_t warmup = std::min<int64_t>(config_.warmup_steps, steps);
-  const auto& config = model.config();
-  const int64_t p = config.patch_size;
+  const models::DitShape& shape = model.shape();
+  const int64_t p = shape.patch_size;
   const PatchRows grid = model.patch_grid(latents.size(2), latents.size(3));
   const std::vector<PatchRows> bands = patch_bands(grid, config_.pipeline_patches());
-  const int64_t model_batch = inputs.text.size(0);
+  const int64_t model_batch = inputs.batch();
   const bool first = stage_ == 0;
   const bool last = stage_ == stages_ - 1;
   models::AttentionStrategy& attention =
@@ -133,14 +145,14 @@ at::Tensor PipeFusionRunner::denoise(const models::PixArtTransformer& model, at:
   // posted when it starts (the first stage's are used in the next step).
   Inbox inbox(pipeline_, prev_rank_);
   Outbox outbox(pipeline_, next_rank_);
-  const auto post_receives = [&](int64_t step) {
+  const auto post_receives = [&](int64_t step, int64_t text_tokens) {
     if (first && step + 1 == steps)
       return;  // the final latents are broadcast instead
     for (const Segment& segment : segments_of(step)) {
       if (first) {
         inbox.post(at::empty_like(band_of(latents, segment.rows), at::MemoryFormat::Contiguous));
       } else {
-        inbox.post(at::empty({model_batch, segment.run.count, config.inner_dim()},
+        inbox.post(at::empty({model_batch, segment.run.count + text_tokens, shape.inner_dim},
                              latents.options().dtype(model.dtype())));
       }
     }
@@ -166,35 +178,32 @@ at::Tensor PipeFusionRunner::denoise(const models::PixArtTransformer& model, at:
   };
 
   for (int64_t step = 0; step < steps; ++step) {
-    post_receives(step);
     // Every stage conditions its own blocks on the step's timestep.
-    const models::PixArtConditioning conditioning =
-        model.condition(timesteps[step].reshape({1}).expand({model_batch}), inputs.text,
-                        inputs.text_mask, inputs.resolution, inputs.aspect_ratio);
+    const std::unique_ptr<models::DitStep> conditioning =
+        model.condition(timesteps[step].reshape({1}).expand({model_batch}), inputs);
+    post_receives(step, conditioning->text_tokens());
     for (const Segment& segment : segments_of(step)) {
-      at::Tensor hidden;
+      models::DitHidden hidden;
       if (first) {
         receive_latents_up_to(segment.rows);
-        const PatchRows& rows = segment.run.rows;
+        const PatchRows rows = segment.run.rows();
         const at::Tensor input =
             loop.model_input(scheduler.scale_model_input(band_of(latents, rows), step))
                 .to(model.dtype());
-        hidden =
-            model.embed(input, rows)
-                .narrow(1, segment.run.first - rows.first_row * grid.grid_width, segment.run.count);
+        hidden = model.embed(input, segment.run, *conditioning);
       } else {
-        hidden = inbox.take();
+        hidden = from_stage_message(inbox.take(), segment.run.count);
       }
       // After the Ulysses exchange a rank holds the segment's every token.
       stale_.set_tokens(segment.rows.first_row * grid.grid_width, grid.num_tokens());
-      hidden = model.run_blocks(hidden, conditioning, attention);
+      hidden = model.run_blocks(std::move(hidden), segment.run, *conditioning, attention);
       if (!last) {
-        outbox.send(hidden);
+        outbox.send(stage_message(hidden));
         continue;
       }
-      const at::Tensor patches = ulysses_.all_gather(model.output_patches(hidden, conditioning), 1);
-      const at::Tensor noise = loop.noise(
-          models::unpatchify(patches, segment.rows, p, config.out_channels).to(at::kFloat));
+      const at::Tensor patches =
+          ulysses_.all_gather(model.output_patches(hidden.image, *conditioning), 1);
+      const at::Tensor noise = loop.noise(model.unpatchify(patches, segment.rows).to(at::kFloat));
       // Each patch steps with its own state, warm-up steps included.
       for (size_t b = 0; b < bands.size(); ++b) {
         const PatchRows& band = bands[b];

@@ -16,6 +16,10 @@
 // first stage for the next step. Receives are posted a step ahead and sends
 // are asynchronous, so that transfers overlap compute.
 //
+// An MMDiT's text stream travels with every patch (each patch carries its
+// own copy through the stage's blocks, as the image tokens' joint-attention
+// partner); in a warm-up step it is the serial run's.
+//
 // Within a stage the ranks of a Ulysses group share each patch's tokens: the
 // all-to-all gives each the patch's whole run of tokens for its share of the
 // heads, so its K/V buffer holds those heads over the whole sequence. Tensor
@@ -47,8 +51,8 @@ class PipeFusionRunner final : public Runner {
   PipeFusionRunner(const Mesh& mesh, Group& pipeline, Group& ulysses, Group& ring);
 
   // `model` holds this rank's stage (pipeline_stage of the mesh's config).
-  at::Tensor denoise(const models::PixArtTransformer& model, at::Tensor latents,
-                     const PixArtInputs& inputs, const DenoiseLoop& loop) override;
+  at::Tensor denoise(const models::DiffusionTransformer& model, at::Tensor latents,
+                     const models::DitInputs& inputs, const DenoiseLoop& loop) override;
 
  private:
   const ParallelConfig config_;

@@ -7,7 +7,8 @@
 // computes and when. SynchronousRunner covers serial and the exact methods
 // (sequence parallel, tensor parallel); PipeFusion and DistriFusion, which
 // reuse stale activations and step patch by patch, plug in here as runners
-// of their own.
+// of their own. Runners see the model only through the DiT seam
+// (models/dit.hpp), so every family runs under every method.
 
 #include <ATen/core/Tensor.h>
 
@@ -16,20 +17,11 @@
 #include <functional>
 #include <memory>
 
-#include "models/pixart_transformer.hpp"
+#include "models/dit.hpp"
 #include "parallel/communicator.hpp"
 #include "schedulers/scheduler.hpp"
 
 namespace xdit::parallel {
-
-// The transformer's inputs besides the latent and the timestep, one row per
-// sample of this rank's model batch.
-struct PixArtInputs {
-  at::Tensor text;          // [b, L, caption_channels]
-  at::Tensor text_mask;     // [b, L] 0/1
-  at::Tensor resolution;    // [b, 2], or undefined without size conditions
-  at::Tensor aspect_ratio;  // [b, 1], or undefined
-};
 
 // What the pipeline does around the transformer at every step.
 struct DenoiseLoop {
@@ -65,8 +57,8 @@ class Runner {
   // Every step of `loop.scheduler` from `latents` [b, C, h, w] (this rank's
   // rows, float32); returns the final latents of those rows, the same on
   // every rank that shares them.
-  virtual at::Tensor denoise(const models::PixArtTransformer& model, at::Tensor latents,
-                             const PixArtInputs& inputs, const DenoiseLoop& loop) = 0;
+  virtual at::Tensor denoise(const models::DiffusionTransformer& model, at::Tensor latents,
+                             const models::DitInputs& inputs, const DenoiseLoop& loop) = 0;
 };
 
 // The runner the mesh of `comm` asks for. UsageError for a mesh with a

@@ -7,7 +7,6 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "models/attention.hpp"
 
 namespace xdit::parallel {
 
@@ -75,10 +74,11 @@ int64_t StaleKvCache::bytes() const {
   return total;
 }
 
-at::Tensor StaleKvAttention::self_attention(int64_t layer, const at::Tensor& q, const at::Tensor& k,
-                                            const at::Tensor& v, double scale) {
-  const StaleKv kv = cache_.refresh(layer, first_, total_, k, v);
-  return models::attention(q, kv.keys, kv.values, kv.bias, scale);
+models::JointOutput StaleKvAttention::attend(int64_t layer, const models::Qkv& image,
+                                             const models::Qkv& text, models::JointOrder order,
+                                             double scale) {
+  const StaleKv kv = cache_.refresh(layer, first_, total_, image.k, image.v);
+  return models::attend_joined(image.q, kv.keys, kv.values, kv.bias, text, order, scale);
 }
 
 }  // namespace xdit::parallel

@@ -68,8 +68,10 @@ class StaleKvAttention final : public models::AttentionStrategy {
     total_ = total;
   }
 
-  at::Tensor self_attention(int64_t layer, const at::Tensor& q, const at::Tensor& k,
-                            const at::Tensor& v, double scale) override;
+  // The image's keys and values go through the cache; the text's (an
+  // MMDiT's, computed afresh with every patch) join them as they are.
+  models::JointOutput attend(int64_t layer, const models::Qkv& image, const models::Qkv& text,
+                             models::JointOrder order, double scale) override;
 
  private:
   StaleKvCache& cache_;

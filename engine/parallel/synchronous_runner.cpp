@@ -7,7 +7,7 @@
 
 namespace xdit::parallel {
 
-TokenRun token_run(const models::PatchRows& grid, int index, int ranks) {
+models::TokenSpan token_run(const models::PatchRows& grid, int index, int ranks) {
   const int64_t tokens = grid.num_tokens();
   if (ranks < 1 || index < 0 || index >= ranks || tokens % ranks != 0) {
     throw UsageError("the " + std::to_string(tokens) + " image tokens (" +
@@ -15,14 +15,8 @@ TokenRun token_run(const models::PatchRows& grid, int index, int ranks) {
                      " patches) do not split evenly over " + std::to_string(ranks) +
                      " sequence ranks");
   }
-  TokenRun run;
-  run.count = tokens / ranks;
-  run.first = run.count * index;
-  const int64_t first_row = run.first / grid.grid_width;
-  const int64_t end_row = (run.first + run.count + grid.grid_width - 1) / grid.grid_width;
-  run.rows =
-      models::PatchRows::band(grid.grid_height, grid.grid_width, first_row, end_row - first_row);
-  return run;
+  const int64_t count = tokens / ranks;
+  return {grid, count * index, count};
 }
 
 SynchronousRunner::SynchronousRunner(Group& sequence, Group& ulysses, Group& ring)
@@ -34,27 +28,24 @@ SynchronousRunner::SynchronousRunner(Group& sequence, Group& ulysses, Group& rin
   }
 }
 
-at::Tensor SynchronousRunner::predict(const models::PixArtTransformer& model,
+at::Tensor SynchronousRunner::predict(const models::DiffusionTransformer& model,
                                       const at::Tensor& input, const at::Tensor& timestep,
-                                      const PixArtInputs& inputs) {
-  const int64_t batch = input.size(0);
-  const int64_t p = model.config().patch_size;
+                                      const models::DitInputs& inputs) {
+  const int64_t p = model.shape().patch_size;
   const models::PatchRows grid = model.patch_grid(input.size(2), input.size(3));
-  const TokenRun run = token_run(grid, sequence_.index(), sequence_.size());
-  const models::PixArtConditioning conditioning =
-      model.condition(timestep.reshape({1}).expand({batch}), inputs.text, inputs.text_mask,
-                      inputs.resolution, inputs.aspect_ratio);
-  const at::Tensor band = input.narrow(2, run.rows.first_row * p, run.rows.num_rows * p);
-  const at::Tensor tokens =
-      model.embed(band, run.rows)
-          .narrow(1, run.first - run.rows.first_row * grid.grid_width, run.count);
-  const at::Tensor hidden = model.run_blocks(tokens, conditioning, *attention_);
-  const at::Tensor patches = sequence_.all_gather(model.output_patches(hidden, conditioning), 1);
-  return models::unpatchify(patches, grid, p, model.config().out_channels);
+  const models::TokenSpan run = token_run(grid, sequence_.index(), sequence_.size());
+  const models::PatchRows rows = run.rows();
+  const std::unique_ptr<models::DitStep> step =
+      model.condition(timestep.reshape({1}).expand({input.size(0)}), inputs);
+  models::DitHidden hidden =
+      model.embed(input.narrow(2, rows.first_row * p, rows.num_rows * p), run, *step);
+  hidden = model.run_blocks(std::move(hidden), run, *step, *attention_);
+  const at::Tensor patches = sequence_.all_gather(model.output_patches(hidden.image, *step), 1);
+  return model.unpatchify(patches, grid);
 }
 
-at::Tensor SynchronousRunner::denoise(const models::PixArtTransformer& model, at::Tensor latents,
-                                      const PixArtInputs& inputs, const DenoiseLoop& loop) {
+at::Tensor SynchronousRunner::denoise(const models::DiffusionTransformer& model, at::Tensor latents,
+                                      const models::DitInputs& inputs, const DenoiseLoop& loop) {
   const schedulers::Scheduler& scheduler = *loop.scheduler;
   const at::Tensor& timesteps = scheduler.timesteps();
   schedulers::SchedulerState state;

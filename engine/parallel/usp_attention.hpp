@@ -8,7 +8,10 @@
 // of one) and Ring alone (a Ulysses group of one) are the special cases.
 // PipeFusion replaces the ring by its stale K/V buffers: after the exchange a
 // rank holds a patch's every token for its heads, which is what the buffers
-// of those heads over the whole sequence need.
+// of those heads over the whole sequence need. An MMDiT's text tokens, held
+// whole by every rank, need no exchange: each rank of the Ulysses group takes
+// its share of their heads, and the text outputs of every share are gathered
+// back afterwards.
 
 #include "models/attention_strategy.hpp"
 #include "parallel/group.hpp"
@@ -22,15 +25,15 @@ class UspAttention final : public models::AttentionStrategy {
   // (which must then have one member). All must outlive the strategy.
   UspAttention(Group& ulysses, Group& ring, models::AttentionStrategy* inner = nullptr);
 
-  // q, k, v: [B, H, L, D] for this rank's L tokens (one shape: self-attention),
-  // H divisible by the Ulysses degree.
-  at::Tensor self_attention(int64_t layer, const at::Tensor& q, const at::Tensor& k,
-                            const at::Tensor& v, double scale) override;
+  // image q, k, v: [B, H, L, D] for this rank's L tokens (one shape); H
+  // divisible by the Ulysses degree.
+  models::JointOutput attend(int64_t layer, const models::Qkv& image, const models::Qkv& text,
+                             models::JointOrder order, double scale) override;
 
  private:
   // The exchanged heads over the group's tokens: `inner_` or the ring.
-  at::Tensor attend(int64_t layer, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                    double scale);
+  models::JointOutput attend_heads(int64_t layer, const models::Qkv& image, const models::Qkv& text,
+                                   models::JointOrder order, double scale);
 
   Group& ulysses_;
   Group& ring_;

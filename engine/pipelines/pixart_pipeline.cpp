@@ -139,7 +139,7 @@ std::vector<std::string> branch_texts(const parallel::Guidance& guidance,
 
 // PixArt-α 1024 px's resolution and aspect-ratio conditions, one row per
 // sample of the model batch.
-void add_size_conditions(parallel::PixArtInputs& inputs, const ImageSize& size) {
+void add_size_conditions(models::DitInputs& inputs, const ImageSize& size) {
   const int64_t model_batch = inputs.text.size(0);
   const auto height = static_cast<double>(size.generated_height);
   const auto width = static_cast<double>(size.generated_width);
@@ -375,7 +375,9 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
           .to(transformer_->device());
 
   const auto& config = transformer_->config();
-  parallel::PixArtInputs inputs{prompt.embeddings, prompt.mask, {}, {}};
+  models::DitInputs inputs;
+  inputs.text = prompt.embeddings;
+  inputs.text_mask = prompt.mask;
   if (config.use_additional_conditions)
     add_size_conditions(inputs, size);
 

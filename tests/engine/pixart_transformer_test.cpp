@@ -96,6 +96,15 @@ struct Inputs {
   at::Tensor resolution = at::tensor(std::vector<float>{48, 80, 48, 80}).reshape({2, 2});
   at::Tensor aspect_ratio = at::tensor(std::vector<float>{0.6f, 0.6f}).reshape({2, 1});
 
+  DitInputs dit_inputs() const {
+    DitInputs in;
+    in.text = text;
+    in.text_mask = mask;
+    in.resolution = resolution;
+    in.aspect_ratio = aspect_ratio;
+    return in;
+  }
+
   at::Tensor run(const PixArtTransformer& model, AttentionStrategy* strategy = nullptr) const {
     return model.forward(latent, text, timestep, mask, resolution, aspect_ratio, strategy);
   }
@@ -104,10 +113,10 @@ struct Inputs {
 // Passes through to local attention and records which layers asked.
 class RecordingAttention final : public AttentionStrategy {
  public:
-  at::Tensor self_attention(int64_t layer, const at::Tensor& q, const at::Tensor& k,
-                            const at::Tensor& v, double scale) override {
+  JointOutput attend(int64_t layer, const Qkv& image, const Qkv& text, JointOrder order,
+                     double scale) override {
     layers.push_back(layer);
-    return local_.self_attention(layer, q, k, v, scale);
+    return local_.attend(layer, image, text, order, scale);
   }
   std::vector<int64_t> layers;
 
@@ -260,21 +269,32 @@ TEST(PixArtTransformer, EmbedsAndFinishesBandsOfRows) {
   const PatchRows whole = model.patch_grid(6, 10);
   const PatchRows band = PatchRows::band(3, 5, 1, 2);
   const auto condition = [&](const PixArtTransformer& m) {
-    return m.condition(inputs.timestep, inputs.text, inputs.mask, inputs.resolution,
-                       inputs.aspect_ratio);
+    return m.condition(inputs.timestep, inputs.dit_inputs());
   };
-  const PixArtConditioning conditioning = condition(model);
+  const auto conditioning = condition(model);
   using xdit::testing::max_difference;
   using xdit::testing::measured_reorder_bound;
 
-  const at::Tensor tokens = model.embed(inputs.latent, whole);
-  const at::Tensor band_tokens = model.embed(inputs.latent.narrow(2, 2, 4), band);
+  const auto embed = [&](const PixArtTransformer& m, const at::Tensor& latent,
+                         const TokenSpan& span) {
+    return m.embed(latent, span, *conditioning).image;
+  };
+  const at::Tensor tokens = embed(model, inputs.latent, TokenSpan::whole(whole));
+  const at::Tensor band_tokens =
+      embed(model, inputs.latent.narrow(2, 2, 4), TokenSpan::of_rows(band));
   EXPECT_LE(max_difference(band_tokens, tokens.narrow(1, 5, 10)),
-            measured_reorder_bound(tokens, model64.embed(inputs.latent, whole)));
+            measured_reorder_bound(tokens, embed(model64, inputs.latent, TokenSpan::whole(whole))));
+  // A run that starts and ends mid-row reads the rows that cover it.
+  const TokenSpan mid_row{whole, 7, 6};
+  EXPECT_EQ(mid_row.rows().first_row, 1);
+  EXPECT_EQ(mid_row.rows().num_rows, 2);
+  EXPECT_LE(
+      max_difference(embed(model, inputs.latent.narrow(2, 2, 4), mid_row), tokens.narrow(1, 7, 6)),
+      measured_reorder_bound(tokens, embed(model64, inputs.latent, TokenSpan::whole(whole))));
 
-  const at::Tensor out = model.finish(tokens, conditioning, whole);
-  const at::Tensor band_out = model.finish(tokens.narrow(1, 5, 10), conditioning, band);
-  const at::Tensor out64 = model64.finish(tokens.to(at::kDouble), condition(model64), whole);
+  const at::Tensor out = model.finish(tokens, *conditioning, whole);
+  const at::Tensor band_out = model.finish(tokens.narrow(1, 5, 10), *conditioning, band);
+  const at::Tensor out64 = model64.finish(tokens.to(at::kDouble), *condition(model64), whole);
   EXPECT_LE(max_difference(band_out, out.narrow(2, 2, 4)), measured_reorder_bound(out, out64));
   EXPECT_THROW(model.patch_grid(7, 10), UsageError);
 }
@@ -288,7 +308,7 @@ TEST(PixArtTransformer, StagesHoldTheirLayersAndComposeToTheWholeModel) {
   const PixArtTransformer middle(config, middle_weights, {1, 2, false, false});
   EXPECT_NO_THROW(middle_weights.expect_all_used());
   EXPECT_EQ(middle.stage().last_layer, 2);
-  EXPECT_FALSE(middle.holds_whole_model());
+  EXPECT_FALSE(middle.stage().is_whole(config.num_layers));
 
   const PixArtTransformer first(config, weights_of(checkpoint), {0, 1, true, false});
   const PixArtTransformer last(config, weights_of(checkpoint), {2, std::nullopt, false, true});
@@ -297,15 +317,15 @@ TEST(PixArtTransformer, StagesHoldTheirLayersAndComposeToTheWholeModel) {
   const Inputs inputs;
   const PatchRows grid = whole.patch_grid(6, 10);
   LocalAttention local;
+  const TokenSpan span = TokenSpan::whole(grid);
   const auto conditioning = [&](const PixArtTransformer& stage) {
-    return stage.condition(inputs.timestep, inputs.text, inputs.mask, inputs.resolution,
-                           inputs.aspect_ratio);
+    return stage.condition(inputs.timestep, inputs.dit_inputs());
   };
-  at::Tensor tokens =
-      first.run_blocks(first.embed(inputs.latent, grid), conditioning(first), local);
-  tokens = middle.run_block(1, tokens, conditioning(middle), local);
-  tokens = last.run_blocks(tokens, conditioning(last), local);
-  const at::Tensor staged = last.finish(tokens, conditioning(last), grid);
+  DitHidden hidden = first.run_blocks(first.embed(inputs.latent, span, *conditioning(first)), span,
+                                      *conditioning(first), local);
+  hidden = middle.run_blocks(hidden, span, *conditioning(middle), local);
+  hidden = last.run_blocks(hidden, span, *conditioning(last), local);
+  const at::Tensor staged = last.finish(hidden.image, *conditioning(last), grid);
   // The same products as the whole model's, but whether a BLAS sums them in
   // the same order is its own affair: the bar is float32's rounding of the
   // whole model, measured against a float64 run.
@@ -313,10 +333,9 @@ TEST(PixArtTransformer, StagesHoldTheirLayersAndComposeToTheWholeModel) {
   EXPECT_LE(xdit::testing::max_difference(staged, inputs.run(whole)),
             xdit::testing::measured_reorder_bound(inputs.run(whole), inputs.run(whole64)));
 
-  const PixArtConditioning middle_conditioning = conditioning(middle);
-  EXPECT_THROW(middle.run_block(0, tokens, middle_conditioning, local), UsageError);
-  EXPECT_THROW(middle.embed(inputs.latent, grid), UsageError);
-  EXPECT_THROW(middle.finish(tokens, middle_conditioning, grid), UsageError);
+  const auto middle_conditioning = conditioning(middle);
+  EXPECT_THROW(middle.embed(inputs.latent, span, *middle_conditioning), UsageError);
+  EXPECT_THROW(middle.finish(hidden.image, *middle_conditioning, grid), UsageError);
   EXPECT_THROW(inputs.run(middle), UsageError);
   EXPECT_THROW(PixArtTransformer(config, weights_of(checkpoint), {2, 2}), UsageError);
   EXPECT_THROW(PixArtTransformer(config, weights_of(checkpoint), {0, 4}), UsageError);

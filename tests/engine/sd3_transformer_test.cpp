@@ -51,12 +51,13 @@ TEST(SD3Transformer, AnyResolutionUpToTheStoredTable) {
   EXPECT_THROW(model.forward(wide, text, pooled.narrow(0, 0, 1), t), UsageError);
 }
 
-TEST(SD3Config, RefusesBadValuesAndSD35FeaturesNamingTheKey) {
+TEST(SD3Config, RefusesBadValuesNamingTheKey) {
   const std::pair<nlohmann::json, const char*> cases[] = {
       {{{"caption_projection_dim", 100}}, "caption_projection_dim"},
       {{{"num_layers", 0}}, "num_layers"},
-      {{{"qk_norm", "rms_norm"}}, "qk_norm"},
-      {{{"dual_attention_layers", {0, 1}}}, "dual_attention_layers"},
+      {{{"qk_norm", "layer_norm"}}, "qk_norm"},
+      {{{"num_layers", 4}, {"dual_attention_layers", {0, 4}}}, "dual_attention_layers"},
+      {{{"num_layers", 4}, {"dual_attention_layers", {3}}}, "dual_attention_layers"},
   };
   for (const auto& [json, key] : cases) {
     try {
@@ -68,6 +69,11 @@ TEST(SD3Config, RefusesBadValuesAndSD35FeaturesNamingTheKey) {
   }
   EXPECT_NO_THROW(SD3Config::from_config(
       config_of({{"qk_norm", nullptr}, {"dual_attention_layers", nlohmann::json::array()}})));
+  const SD3Config sd35 = SD3Config::from_config(
+      config_of({{"num_layers", 4}, {"qk_norm", "rms_norm"}, {"dual_attention_layers", {0, 2}}}));
+  EXPECT_TRUE(sd35.qk_norm);
+  EXPECT_TRUE(sd35.has_dual_attention(2));
+  EXPECT_FALSE(sd35.has_dual_attention(1));
 }
 
 }  // namespace

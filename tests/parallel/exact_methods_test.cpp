@@ -125,7 +125,7 @@ TEST(ExactMethodsSixHeads, TransformerOutputUnderUlyssesTimesTensorIsSerials) {
     const PixArtPipeline pipeline = PixArtPipeline::load(folder, {}, comm);
     auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
     const at::Tensor latent = at::randn({2, 4, 16, 24}, generator);
-    PixArtInputs inputs;
+    models::DitInputs inputs;
     inputs.text = at::randn({2, 20, 64}, generator);
     inputs.text_mask =
         (at::arange(20).unsqueeze(0) < at::tensor({7, 15}).unsqueeze(1)).to(at::kLong);

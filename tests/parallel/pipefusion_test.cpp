@@ -166,19 +166,18 @@ TEST(PipeFusion, NoWarmupRunsOnPatchesFromTheFirstStep) {
 // refreshed with the patch's keys and values, each patch stepped with its
 // own state. Every layer lives on one stage, which sees the patches in the
 // same order, so the pipeline must give exactly this.
-at::Tensor reference_schedule(const models::PixArtTransformer& model, const ParallelConfig& config,
-                              const schedulers::Scheduler& scheduler, at::Tensor latents,
-                              const PixArtInputs& inputs) {
-  const int64_t p = model.config().patch_size;
+at::Tensor reference_schedule(const models::DiffusionTransformer& model,
+                              const ParallelConfig& config, const schedulers::Scheduler& scheduler,
+                              at::Tensor latents, const models::DitInputs& inputs) {
+  const int64_t p = model.shape().patch_size;
   const models::PatchRows grid = model.patch_grid(latents.size(2), latents.size(3));
   const auto bands = patch_bands(grid, config.pipeline_patches());
   std::vector<schedulers::SchedulerState> states(bands.size());
   StaleKvCache cache;
   StaleKvAttention attention(cache);
   for (int64_t step = 0; step < scheduler.num_inference_steps(); ++step) {
-    const models::PixArtConditioning conditioning =
-        model.condition(scheduler.timesteps()[step], inputs.text, inputs.text_mask,
-                        inputs.resolution, inputs.aspect_ratio);
+    const std::unique_ptr<models::DitStep> conditioning =
+        model.condition(scheduler.timesteps()[step], inputs);
     const bool whole = step < config.warmup_steps;
     at::Tensor noise = at::empty_like(latents);
     for (size_t b = 0; b < bands.size(); ++b) {
@@ -187,9 +186,11 @@ at::Tensor reference_schedule(const models::PixArtTransformer& model, const Para
         break;
       attention.set_tokens(rows.first_row * grid.grid_width, grid.num_tokens());
       const at::Tensor band = latents.narrow(2, rows.first_row * p, rows.num_rows * p);
-      const at::Tensor hidden = model.run_blocks(model.embed(band, rows), conditioning, attention);
+      const models::TokenSpan span = models::TokenSpan::of_rows(rows);
+      const models::DitHidden hidden =
+          model.run_blocks(model.embed(band, span, *conditioning), span, *conditioning, attention);
       noise.narrow(2, rows.first_row * p, rows.num_rows * p)
-          .copy_(model.finish(hidden, conditioning, rows).narrow(1, 0, latents.size(1)));
+          .copy_(model.finish(hidden.image, *conditioning, rows).narrow(1, 0, latents.size(1)));
       if (!whole) {
         band.copy_(scheduler.step(noise.narrow(2, rows.first_row * p, rows.num_rows * p), step,
                                   band.clone(), states[b]));
@@ -217,7 +218,7 @@ TEST(PipeFusion, StaleStepsFollowTheReferenceSchedule) {
     const auto& model_config = pipeline.transformer().config();
     auto generator = at::make_generator<at::CPUGeneratorImpl>(5);
     const at::Tensor latents = at::randn({2, model_config.in_channels, 16, 16}, generator);
-    PixArtInputs inputs;
+    models::DitInputs inputs;
     inputs.text = at::randn({2, 12, *model_config.text_channels()}, generator);
     inputs.text_mask =
         (at::arange(12).unsqueeze(0) < at::tensor({5, 12}).unsqueeze(1)).to(at::kLong);
@@ -266,7 +267,7 @@ TEST(PipeFusion, EachStageHoldsOnlyItsLayers) {
   run_process_group(config, [&](Communicator& comm, int rank) {
     const io::ModelFolder folder(testing::tiny_pixart_folder());
     const PixArtPipeline pipeline = PixArtPipeline::load(folder, {}, comm);
-    const models::PixArtStage& stage = pipeline.transformer().stage();
+    const models::DitStage& stage = pipeline.transformer().stage();
     const int64_t first[] = {0, 1, 4};
     const int64_t last[] = {1, 4, 6};
     EXPECT_EQ(stage.first_layer, first[rank]);
@@ -302,7 +303,7 @@ TEST(PipeFusionLayout, SplitsLayersEvenlyWithTheRemainderFirst) {
   EXPECT_EQ(stage_layer_counts(config, 4), (std::vector<int>{2, 1, 1}));
   config.attn_layer_num_for_pp = {1, 2, 1};
   EXPECT_EQ(stage_layer_counts(config, 4), (std::vector<int>{1, 2, 1}));
-  const models::PixArtStage middle = pipeline_stage(config, 4, 1);
+  const models::DitStage middle = pipeline_stage(config, 4, 1);
   EXPECT_EQ(middle.first_layer, 1);
   EXPECT_EQ(*middle.last_layer, 3);
   EXPECT_FALSE(middle.embeds_input);
