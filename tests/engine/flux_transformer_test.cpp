@@ -39,6 +39,12 @@ TEST(FluxTransformer, MatchesGoldenVector) {
   xdit::testing::expect_matches_reference(kGolden);
 }
 
+// Schnell: no guidance embedder; two double and two single blocks on a
+// non-square packed latent (scripts/make_mmdit_vectors.py, current diffusers).
+TEST(FluxTransformer, SchnellMatchesGoldenVector) {
+  xdit::testing::expect_matches_reference(kGolden.parent_path() / "flux_tiny_schnell.safetensors");
+}
+
 // A rotation keeps each pair's length and turns it by position * frequency:
 // axis 0's first pair of a token at position 1 turns by exactly 1 radian.
 TEST(FluxRope, RotatesAdjacentPairsByPositionTimesFrequency) {

@@ -27,6 +27,12 @@ TEST(SD3Transformer, MatchesGoldenVector) {
   xdit::testing::expect_matches_reference(kGolden);
 }
 
+// SD3.5: RMS-normalised queries and keys, dual attention in blocks 0 and 1,
+// a non-square latent (scripts/make_mmdit_vectors.py, current diffusers).
+TEST(SD3Transformer, SD35MatchesGoldenVector) {
+  xdit::testing::expect_matches_reference(kGolden.parent_path() / "sd35_tiny.safetensors");
+}
+
 // The crop follows the grid: a wide latent reads other table entries than a
 // square one, and a grid beyond the table is refused by name.
 TEST(SD3Transformer, AnyResolutionUpToTheStoredTable) {
