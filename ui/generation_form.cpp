@@ -299,7 +299,8 @@ void GenerationForm::setSettings(const ImageSettings& s) {
   prompt_->setPlainText(r.prompts.empty() ? QString() : QString::fromStdString(r.prompts.front()));
   negative_prompt_->setText(QString::fromStdString(r.negative_prompt));
   steps_->setValue(static_cast<int>(r.num_inference_steps));
-  guidance_->setValue(r.guidance_scale);
+  if (r.guidance_scale)
+    guidance_->setValue(*r.guidance_scale);
   random_seed_->setChecked(false);
   seed_->setValue(static_cast<int>(std::min<uint64_t>(r.seed, INT_MAX)));
   cfg_->setChecked(p.cfg_degree == 2);

@@ -13,7 +13,7 @@
 namespace xdit::ui {
 namespace {
 
-// What PixArtPipeline::load reads, with the file that proves each present.
+// What DitPipeline::load reads, with the file that proves each present.
 struct Part {
   const char* name;
   bool has_weights;

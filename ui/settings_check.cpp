@@ -8,7 +8,7 @@
 #include "core/threads.hpp"
 #include "io/model_folder.hpp"
 #include "parallel/parallel_config.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 
 namespace xdit::ui {
 
@@ -43,7 +43,7 @@ SettingsCheck check_settings(const ModelInfo& model, const workers::GroupSpec& s
   try {
     const io::ModelFolder folder(model.folder, spec.variant);
     parallel::validate(spec.parallel, spec.world_size,
-                       pipelines::pixart_model_facts(folder, request));
+                       pipelines::model_facts(folder, request));
   } catch (const std::exception& e) {
     check.error = e.what();
     return check;

@@ -70,16 +70,16 @@ void add_generate_flags(CLI::App& command, GenerateSettings& settings) {
   command.add_option("--width", request.width, "Image width in pixels (default: the model's)");
   command.add_option("--num_inference_steps", request.num_inference_steps, "Denoising steps")
       ->capture_default_str();
-  command
-      .add_option("--guidance_scale", request.guidance_scale,
-                  "Classifier-free guidance scale (<= 1 disables guidance)")
-      ->capture_default_str();
+  command.add_option("--guidance_scale", request.guidance_scale,
+                     "Guidance scale (<= 1: none; default: the model's, PixArt 4.5, SD3 7, "
+                     "Flux dev 3.5, Flux schnell none)");
   command.add_option("--seed", request.seed, "Random seed (same seed and settings, same image)")
       ->capture_default_str();
   command.add_option("--num_images_per_prompt", request.images_per_prompt, "Images per prompt")
       ->capture_default_str();
   command.add_option("--max_sequence_length", request.max_sequence_length,
-                     "Text tokens (default 120 for PixArt-α, 300 for PixArt-Σ)");
+                     "Text tokens (default: the model's, PixArt-α 120, PixArt-Σ 300, SD3 256, "
+                     "Flux 512)");
   command.add_flag("--no_resolution_binning", settings.no_resolution_binning,
                    "Generate at the requested size instead of the nearest trained aspect ratio");
   command

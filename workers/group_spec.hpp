@@ -11,7 +11,7 @@
 
 #include "core/device.hpp"
 #include "parallel/parallel_config.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 
 namespace xdit::workers {
 

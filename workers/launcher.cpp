@@ -13,7 +13,7 @@
 
 #include "parallel/parallel_config.hpp"
 #include "pipelines/builtin_models.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "workers/child_process.hpp"
 #include "workers/control_channel.hpp"
 #include "workers/failure_report.hpp"
@@ -157,7 +157,7 @@ GroupResult Launcher::generate(const pipelines::GenerationRequest& request,
                                const GroupCallbacks& callbacks, int64_t preview_every) {
   if (running_) {
     parallel::validate(spec_.parallel, spec_.world_size,
-                       pipelines::pixart_model_facts(folder_, request));
+                       pipelines::model_facts(folder_, request));
   }
   wait_ready(callbacks);
   const int64_t id = ++next_request_id_;

@@ -15,7 +15,7 @@
 #include "core/error.hpp"
 #include "io/model_folder.hpp"
 #include "models/pixart_transformer.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "workers/launcher.hpp"
 
 namespace xdit::workers {
@@ -228,7 +228,7 @@ Measurement measure(const MethodCase& c, const MethodBenchSettings& settings,
   const io::ModelFolder folder(group.spec().model);
   const auto config = models::PixArtConfig::from_config(folder.config("transformer"));
   m.shape = bench::pixart_step_shape(
-      config, pipelines::pixart_model_facts(folder, request), c.parallel.data_degree,
+      config, pipelines::model_facts(folder, request), c.parallel.data_degree,
       static_cast<int64_t>(c10::elementSize(spec.pipeline_options().dtype)));
   return m;
 }

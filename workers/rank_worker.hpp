@@ -12,7 +12,7 @@
 
 #include "parallel/comm_timeline.hpp"
 #include "parallel/communicator.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "workers/group_spec.hpp"
 #include "workers/memory_sample.hpp"
 #include "workers/rank_environment.hpp"
@@ -29,7 +29,7 @@ struct StepReport {
 
 struct RankCallbacks {
   std::function<void(const StepReport&)> on_step;
-  // This rank's rows of the latents after `step` (see PixArtPipeline::generate).
+  // This rank's rows of the latents after `step` (see DitPipeline::generate).
   std::function<void(const at::Tensor& latents, int64_t step)> on_latents;
 };
 
@@ -65,7 +65,7 @@ class RankWorker {
   int gpu_index_ = -1;  // the CUDA device of this rank, -1 on a CPU
   double load_seconds_ = 0;
   std::unique_ptr<parallel::Communicator> comm_;
-  std::unique_ptr<pipelines::PixArtPipeline> pipeline_;
+  std::unique_ptr<pipelines::DitPipeline> pipeline_;
 };
 
 // Adds the counters of `part` (a CommStats JSON) into `total`.

@@ -23,7 +23,7 @@ int generate(const RankEnvironment& env, GenerateSettings& settings) {
   // The same check on every rank, before any waits for the others: a bad
   // mesh ends each rank with the same message instead of a hung rendezvous.
   parallel::validate(settings.group.parallel, env.world_size,
-                     pipelines::pixart_model_facts(folder, settings.request));
+                     pipelines::model_facts(folder, settings.request));
 
   RankWorker worker(env, settings.group);
   RankCallbacks callbacks;

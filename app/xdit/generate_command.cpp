@@ -15,7 +15,7 @@
 #include "core/threads.hpp"
 #include "io/model_folder.hpp"
 #include "pipelines/builtin_models.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "workers/cancel_on_signal.hpp"
 #include "workers/generate_settings.hpp"
 #include "workers/launcher.hpp"
@@ -50,7 +50,7 @@ int run_in_process(const GenerateOptions& options, const io::ModelFolder& folder
   const auto& settings = options.settings;
   set_compute_threads(options.threads > 0 ? options.threads : available_cores());
   spdlog::info("loading {}", folder.root().string());
-  const auto pipeline = pipelines::PixArtPipeline::load(folder, settings.group.pipeline_options());
+  const auto pipeline = pipelines::DitPipeline::load(folder, settings.group.pipeline_options());
   ProgressBar progress("denoising");
   pipelines::GenerationCallbacks callbacks;
   callbacks.on_step = [&](const pipelines::StepEvent& event) {
@@ -124,7 +124,7 @@ int run_generate(GenerateOptions options) {
                                settings.group.variant);
   // Every refusal of the degrees comes here, before any process starts.
   parallel::validate(settings.group.parallel, options.nproc,
-                     pipelines::pixart_model_facts(folder, settings.request));
+                     pipelines::model_facts(folder, settings.request));
   return options.nproc == 1 ? run_in_process(options, folder) : run_on_group(options, folder);
 }
 

@@ -408,4 +408,33 @@ std::vector<int64_t> ClipTokenizer::encode(std::string_view text, int64_t max_le
   return encoded;
 }
 
+ClipVocabularyFiles make_tiny_clip_vocabulary() {
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  const auto add = [&](const std::string& token) {
+    if (!vocab.contains(token))
+      vocab[token] = static_cast<int64_t>(vocab.size());
+  };
+  for (const std::string& symbol : byte_symbols())
+    add(symbol);
+  for (const std::string& symbol : byte_symbols())
+    add(symbol + "</w>");
+  // Merges of some frequent English pairs, each adding its result.
+  const std::pair<const char*, const char*> merges[] = {
+      {"t", "h"},     {"th", "e</w>"}, {"a", "n"},     {"i", "n"},      {"e", "r</w>"},
+      {"o", "n</w>"}, {"an", "d</w>"}, {"o", "f</w>"}, {"in", "g</w>"}, {"a", "t</w>"}};
+  std::string merges_txt = "#version: 0.2\n";
+  for (const auto& [first, second] : merges) {
+    add(std::string(first) + second);
+    merges_txt += std::string(first) + " " + second + "\n";
+  }
+  add("<|startoftext|>");
+  add("<|endoftext|>");
+  ClipVocabularyFiles files;
+  files.vocab_size = static_cast<int64_t>(vocab.size());
+  files.eos_id = vocab["<|endoftext|>"].get<int64_t>();
+  files.vocab_json = vocab.dump();
+  files.merges_txt = std::move(merges_txt);
+  return files;
+}
+
 }  // namespace xdit::models

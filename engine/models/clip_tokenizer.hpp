@@ -64,4 +64,15 @@ class ClipTokenizer {
   int64_t pad_id_ = 0;
 };
 
+// The files of a small CLIP vocabulary for built-in models: every byte
+// symbol alone and ending a word, a few merges of common English pairs, and
+// the special tokens. Any text tokenizes with it.
+struct ClipVocabularyFiles {
+  std::string vocab_json;
+  std::string merges_txt;
+  int64_t vocab_size = 0;
+  int64_t eos_id = 0;  // <|endoftext|>
+};
+ClipVocabularyFiles make_tiny_clip_vocabulary();
+
 }  // namespace xdit::models

@@ -12,33 +12,36 @@
 #include "core/error.hpp"
 #include "io/config.hpp"
 #include "io/model_folder.hpp"
-#include "io/synthetic_weights.hpp"
-#include "models/autoencoder_kl.hpp"
 #include "models/pixart_transformer.hpp"
-#include "models/t5_encoder.hpp"
-#include "models/t5_tokenizer.hpp"
+#include "pipelines/builtin_parts.hpp"
 
 namespace xdit::pipelines {
 namespace {
 
 using Json = nlohmann::ordered_json;
 
+using builtin::Json;
+using builtin::synthesize;
+
 struct BuiltinModel {
   std::string_view name;
   // Bump the version when the model's files change, so that stale caches
   // are not used.
   std::string_view folder;
-  BuiltinPixArtShape shape;
+  void (*write)(const std::filesystem::path& folder);
 };
 
-constexpr std::array<BuiltinModel, 2> kBuiltinModels = {{
-    // Small enough for a 20-step image in seconds on one core.
-    {"builtin:tiny-pixart", "tiny-pixart-v1", kTinyPixArtShape},
-    {"builtin:bench-pixart", "bench-pixart-v1", kBenchPixArtShape},
-}};
+void write_bench_pixart(const std::filesystem::path& folder) {
+  write_builtin_pixart(folder, kBenchPixArtShape);
+}
 
-constexpr uint64_t kTinyPixArtSeed = 20240601;
-constexpr int kTinyVocabularyPieces = 400;
+constexpr std::array<BuiltinModel, 4> kBuiltinModels = {{
+    // Small enough for a 20-step image in seconds on one core.
+    {"builtin:tiny-pixart", "tiny-pixart-v1", write_tiny_pixart},
+    {"builtin:bench-pixart", "bench-pixart-v1", write_bench_pixart},
+    {"builtin:tiny-sd3", "tiny-sd3-v1", write_tiny_sd3},
+    {"builtin:tiny-flux", "tiny-flux-v1", write_tiny_flux},
+}};
 
 // A PixArt-α-architecture transformer (learned sigma, no size conditions
 // below sample_size 128), cross-attending at its own width.
@@ -67,45 +70,8 @@ Json transformer_config(const BuiltinPixArtShape& shape, int64_t text_channels) 
           {"attention_type", "default"}};
 }
 
-Json tiny_text_encoder_config(int64_t vocab_size) {
-  return {{"architectures", {"T5EncoderModel"}},
-          {"model_type", "t5"},
-          {"vocab_size", vocab_size},
-          {"d_model", 64},
-          {"d_kv", 16},
-          {"d_ff", 128},
-          {"num_layers", 2},
-          {"num_heads", 4},
-          {"relative_attention_num_buckets", 32},
-          {"relative_attention_max_distance", 128},
-          {"layer_norm_epsilon", 1e-6},
-          {"feed_forward_proj", "gated-gelu"},
-          {"dense_act_fn", "gelu_new"},
-          {"is_gated_act", true},
-          {"pad_token_id", 0},
-          {"eos_token_id", 1},
-          {"tie_word_embeddings", false},
-          {"torch_dtype", "float32"}};
-}
-
-Json tiny_vae_config() {
-  return {{"_class_name", "AutoencoderKL"},
-          {"in_channels", 3},
-          {"out_channels", 3},
-          {"down_block_types", std::vector<std::string>(4, "DownEncoderBlock2D")},
-          {"up_block_types", std::vector<std::string>(4, "UpDecoderBlock2D")},
-          {"block_out_channels", {32, 32, 64, 64}},
-          {"layers_per_block", 1},
-          {"act_fn", "silu"},
-          {"latent_channels", 4},
-          {"norm_num_groups", 8},
-          {"sample_size", 512},
-          {"scaling_factor", 0.18215},
-          {"force_upcast", true}};
-}
-
 // PixArt's scheduler: DPMSolverMultistepScheduler with library defaults.
-Json tiny_scheduler_config() {
+Json pixart_scheduler_config() {
   return {{"_class_name", "DPMSolverMultistepScheduler"},
           {"num_train_timesteps", 1000},
           {"beta_start", 0.0001},
@@ -119,38 +85,6 @@ Json tiny_scheduler_config() {
           {"final_sigmas_type", "zero"},
           {"timestep_spacing", "linspace"},
           {"steps_offset", 0}};
-}
-
-io::Config as_config(const Json& json, const std::string& source) {
-  return io::Config(nlohmann::json::parse(json.dump()), source);
-}
-
-// Builds the model on synthetic weights so that the checkpoint holds exactly
-// the tensors the model code asks for, with the shapes its config implies.
-template <typename Model, typename Config, typename... Extra>
-io::NamedTensors synthesize(const Json& config, const std::string& name, Extra... extra) {
-  auto source = std::make_shared<io::SyntheticWeights>(kTinyPixArtSeed, "builtin " + name);
-  const io::Weights weights(source, at::kFloat);
-  Model model(Config::from_config(as_config(config, "builtin " + name)), weights, extra...);
-  return source->tensors();
-}
-
-// T5EncoderModel checkpoints hold the tied embedding under both names.
-io::NamedTensors with_tied_embeddings(io::NamedTensors tensors) {
-  at::Tensor embedding;
-  bool has_shared = false;
-  bool has_embed_tokens = false;
-  for (const auto& [key, tensor] : tensors) {
-    has_shared |= key == "shared.weight";
-    has_embed_tokens |= key == "encoder.embed_tokens.weight";
-    if (key == "shared.weight" || key == "encoder.embed_tokens.weight")
-      embedding = tensor;
-  }
-  if (!has_shared)
-    tensors.emplace_back("shared.weight", embedding);
-  if (!has_embed_tokens)
-    tensors.emplace_back("encoder.embed_tokens.weight", embedding);
-  return tensors;
 }
 
 }  // namespace
@@ -183,40 +117,17 @@ void write_tiny_pixart(const std::filesystem::path& folder) {
 }
 
 void write_builtin_pixart(const std::filesystem::path& folder, const BuiltinPixArtShape& shape) {
-  const std::string spiece = models::make_tiny_sentencepiece_model(kTinyVocabularyPieces);
-  const auto tokenizer = models::T5Tokenizer::from_serialized(spiece);
-  const Json text_encoder = tiny_text_encoder_config(tokenizer.vocab_size());
-  const Json transformer = transformer_config(shape, text_encoder["d_model"].get<int64_t>());
-  const Json vae = tiny_vae_config();
-
+  constexpr int64_t kTextWidth = 64;
+  const Json transformer = transformer_config(shape, kTextWidth);
   io::ModelFolderWriter writer(folder, "PixArtAlphaPipeline");
-  writer.add_component("tokenizer", "transformers", "T5Tokenizer");
-  writer.write_config("tokenizer", {{"tokenizer_class", "T5Tokenizer"},
-                                    {"extra_ids", tokenizer.options().extra_ids},
-                                    {"eos_token", "</s>"},
-                                    {"pad_token", "<pad>"},
-                                    {"unk_token", "<unk>"},
-                                    {"model_max_length", 120}});
-  writer.write_file("tokenizer", "spiece.model", spiece);
-
-  writer.add_component("text_encoder", "transformers", "T5EncoderModel");
-  writer.write_config("text_encoder", text_encoder);
-  writer.write_weights("text_encoder",
-                       with_tied_embeddings(synthesize<models::T5Encoder, models::T5Config>(
-                           text_encoder, "text_encoder")));
-
+  builtin::write_t5(writer, "tokenizer", "text_encoder", kTextWidth, 120);
   writer.add_component("transformer", "diffusers", "PixArtTransformer2DModel");
   writer.write_config("transformer", transformer);
   writer.write_weights("transformer", synthesize<models::PixArtTransformer, models::PixArtConfig>(
                                           transformer, "transformer"));
-
-  writer.add_component("vae", "diffusers", "AutoencoderKL");
-  writer.write_config("vae", vae);
-  writer.write_weights("vae", synthesize<models::AutoencoderKL, models::AutoencoderKLConfig>(
-                                  vae, "vae", models::AutoencoderKL::Parts::kEncoderAndDecoder));
-
+  builtin::write_vae(writer, 4, 0.18215, std::nullopt);
   writer.add_component("scheduler", "diffusers", "DPMSolverMultistepScheduler");
-  writer.write_config("scheduler", tiny_scheduler_config());
+  writer.write_config("scheduler", pixart_scheduler_config());
   writer.finish();
 }
 
@@ -247,7 +158,7 @@ std::filesystem::path resolve_model(std::string_view spec, const std::filesystem
   const auto staging =
       cache_dir / (std::string(model->folder) + ".partial-" + std::to_string(::getpid()));
   std::filesystem::remove_all(staging);
-  write_builtin_pixart(staging, model->shape);
+  model->write(staging);
   std::filesystem::rename(staging, folder, error);
   if (error)
     std::filesystem::remove_all(staging);

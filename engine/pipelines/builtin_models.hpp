@@ -2,8 +2,14 @@
 // Models that the project makes itself, so that everything runs with no
 // download: `builtin:tiny-pixart` is a small PixArt-α-architecture pipeline
 // (its own T5, SentencePiece tokenizer, VAE and DPM-Solver++ scheduler) with
-// deterministic random weights. It is written once as an ordinary diffusers
-// folder and then loaded through the same code as a real checkpoint.
+// deterministic random weights; `builtin:tiny-sd3` (an SD3.5-medium-like
+// MMDiT: RMS-normalised queries and keys, dual attention in its first
+// blocks; two CLIPs with a small byte-level vocabulary and T5) and
+// `builtin:tiny-flux` (a Flux.1-dev-like transformer with guidance
+// embedding, CLIP and T5, the dynamically shifted flow-matching scheduler)
+// are their families' counterparts. Each is written once as an ordinary
+// diffusers folder and then loaded through the same code as a real
+// checkpoint.
 // `builtin:bench-pixart` is the same pipeline around a larger transformer,
 // big enough that compute dominates a step of the parallel methods on CPU
 // (`xdit bench --cases methods`).
@@ -49,5 +55,9 @@ inline constexpr BuiltinPixArtShape kBenchPixArtShape{12, 6, 64, 64};
 void write_builtin_pixart(const std::filesystem::path& folder, const BuiltinPixArtShape& shape);
 // Writes builtin:tiny-pixart into `folder` (which must not exist).
 void write_tiny_pixart(const std::filesystem::path& folder);
+// Writes builtin:tiny-sd3 / builtin:tiny-flux into `folder` (which must not
+// exist).
+void write_tiny_sd3(const std::filesystem::path& folder);
+void write_tiny_flux(const std::filesystem::path& folder);
 
 }  // namespace xdit::pipelines

@@ -10,12 +10,14 @@ nlohmann::json to_json(const GenerationRequest& request) {
                          {"height", request.height},
                          {"width", request.width},
                          {"num_inference_steps", request.num_inference_steps},
-                         {"guidance_scale", request.guidance_scale},
                          {"seed", request.seed},
                          {"images_per_prompt", request.images_per_prompt},
                          {"use_resolution_binning", request.use_resolution_binning},
                          {"decode", request.decode}};
-  if (request.max_sequence_length) json["max_sequence_length"] = *request.max_sequence_length;
+  if (request.max_sequence_length)
+    json["max_sequence_length"] = *request.max_sequence_length;
+  if (request.guidance_scale)
+    json["guidance_scale"] = *request.guidance_scale;
   return json;
 }
 
@@ -28,7 +30,7 @@ GenerationRequest request_from_json(const nlohmann::json& json, const std::strin
   request.width = config.get_or<int64_t>("width", 0);
   request.num_inference_steps =
       config.get_or<int64_t>("num_inference_steps", request.num_inference_steps);
-  request.guidance_scale = config.get_or<double>("guidance_scale", request.guidance_scale);
+  request.guidance_scale = config.get_optional<double>("guidance_scale");
   request.seed = config.get_or<uint64_t>("seed", 0);
   request.images_per_prompt = config.get_or<int64_t>("images_per_prompt", 1);
   request.use_resolution_binning = config.get_or<bool>("use_resolution_binning", true);

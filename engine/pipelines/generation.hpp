@@ -16,16 +16,20 @@ namespace xdit::pipelines {
 
 struct GenerationRequest {
   std::vector<std::string> prompts;  // one image batch row per prompt (times images_per_prompt)
-  std::string negative_prompt;       // PixArt's default: ""
+  std::string negative_prompt;       // diffusers' default: ""
   int64_t height = 0;                // 0: the model's default (sample_size × VAE factor)
   int64_t width = 0;
   int64_t num_inference_steps = 20;
-  double guidance_scale = 4.5;  // <= 1 disables classifier-free guidance
+  // <= 1 disables classifier-free guidance; a guidance-distilled model
+  // (Flux dev) takes it as an input instead. Unset: the model's default
+  // (pipelines::guidance_scale).
+  std::optional<double> guidance_scale;
   uint64_t seed = 0;
   int64_t images_per_prompt = 1;
   // Generate at the nearest trained aspect-ratio bucket, then resize and crop.
   bool use_resolution_binning = true;
-  // Text tokens; unset: 120 for PixArt-α, 300 for PixArt-Σ.
+  // Text tokens; unset: the model's default (PixArt-α 120, PixArt-Σ 300,
+  // SD3 256, Flux 512).
   std::optional<int64_t> max_sequence_length;
   // Decode to pixels; false stops after denoising (`--output_type latent`).
   bool decode = true;

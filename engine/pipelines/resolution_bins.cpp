@@ -36,23 +36,29 @@ constexpr AspectRatioBin kBins2048[] = {
 }  // namespace
 
 std::vector<AspectRatioBin> aspect_ratio_bins(int64_t sample_size) {
-  if (sample_size == 256) return {std::begin(kBins2048), std::end(kBins2048)};
+  if (sample_size == 256)
+    return {std::begin(kBins2048), std::end(kBins2048)};
   int64_t scale = 0;
-  if (sample_size == 32) scale = 1;
-  if (sample_size == 64) scale = 2;
-  if (sample_size == 128) scale = 4;
+  if (sample_size == 32)
+    scale = 1;
+  if (sample_size == 64)
+    scale = 2;
+  if (sample_size == 128)
+    scale = 4;
   std::vector<AspectRatioBin> bins;
-  if (scale == 0) return bins;
-  for (const auto& bin : kBins256) bins.push_back({bin.ratio, bin.height * scale, bin.width * scale});
+  if (scale == 0)
+    return bins;
+  for (const auto& bin : kBins256)
+    bins.push_back({bin.ratio, bin.height * scale, bin.width * scale});
   return bins;
 }
 
-AspectRatioBin nearest_bin(const std::vector<AspectRatioBin>& bins, int64_t height,
-                           int64_t width) {
+AspectRatioBin nearest_bin(const std::vector<AspectRatioBin>& bins, int64_t height, int64_t width) {
   const double ratio = static_cast<double>(height) / static_cast<double>(width);
   const AspectRatioBin* best = &bins.at(0);
   for (const auto& bin : bins) {
-    if (std::abs(bin.ratio - ratio) < std::abs(best->ratio - ratio)) best = &bin;
+    if (std::abs(bin.ratio - ratio) < std::abs(best->ratio - ratio))
+      best = &bin;
   }
   return *best;
 }
@@ -60,7 +66,8 @@ AspectRatioBin nearest_bin(const std::vector<AspectRatioBin>& bins, int64_t heig
 at::Tensor resize_and_crop(const at::Tensor& images, int64_t height, int64_t width) {
   const int64_t source_height = images.size(2);
   const int64_t source_width = images.size(3);
-  if (source_height == height && source_width == width) return images;
+  if (source_height == height && source_width == width)
+    return images;
   const double ratio = std::max(static_cast<double>(height) / static_cast<double>(source_height),
                                 static_cast<double>(width) / static_cast<double>(source_width));
   const auto resized_height = static_cast<int64_t>(static_cast<double>(source_height) * ratio);

@@ -12,7 +12,7 @@
 #include "core/torch_compat.hpp"
 #include "models/chunked_conv.hpp"
 #include "pipelines/builtin_models.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "support/rounding.hpp"
 
 namespace xdit::models {
@@ -168,7 +168,7 @@ TEST(ChunkedDecode, PipelineOptionDecodesTheSameImage) {
   chunked.vae_chunk_rows = 5;
   at::manual_seed(4);
   const at::Tensor latents = at::randn({1, 4, 12, 9});
-  const at::Tensor expected = pipelines::PixArtPipeline::load(folder, whole).decode(latents);
+  const at::Tensor expected = pipelines::DitPipeline::load(folder, whole).decode(latents);
   // The pipeline's image is the VAE's decode of latents / scaling_factor,
   // halved (and clamped, which only narrows differences): the bound is half
   // the decode's float32 rounding, measured against float64.
@@ -179,7 +179,7 @@ TEST(ChunkedDecode, PipelineOptionDecodesTheSameImage) {
     return vae.decode(latents.to(dtype) / config.scaling_factor);
   };
   EXPECT_LE(
-      max_difference(pipelines::PixArtPipeline::load(folder, chunked).decode(latents), expected),
+      max_difference(pipelines::DitPipeline::load(folder, chunked).decode(latents), expected),
       measured_reorder_bound(decode(at::kFloat), decode(at::kDouble)) / 2);
 }
 

@@ -24,7 +24,7 @@
 #include "models/pixart_transformer.hpp"
 #include "models/t5_encoder.hpp"
 #include "pipelines/builtin_models.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "support/rounding.hpp"
 
 namespace xdit {
@@ -189,7 +189,7 @@ TEST(GpuBackend, GenerationOnTheGpuGivesTheCpuImage) {
     pipelines::PipelineOptions options;
     options.dtype = dtype;
     options.device = device;
-    return pipelines::PixArtPipeline::load(tiny_pixart(), options).generate(request);
+    return pipelines::DitPipeline::load(tiny_pixart(), options).generate(request);
   };
   const auto cpu = generate(at::kFloat, at::kCPU);
   const auto cpu64 = generate(at::kDouble, at::kCPU);

@@ -7,7 +7,7 @@
 
 #include "core/error.hpp"
 #include "pipelines/builtin_models.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 
 namespace xdit::pipelines {
 namespace {
@@ -40,7 +40,7 @@ TEST(LatentPreview, FitsTheBuiltinVaeByLeastSquares) {
   ASSERT_EQ(map.weight.sizes(), (std::vector<int64_t>{3, 4}));
   ASSERT_TRUE(at::isfinite(map.weight).all().item<bool>());
 
-  const auto pipeline = PixArtPipeline::load(io::ModelFolder(folder));
+  const auto pipeline = DitPipeline::load(io::ModelFolder(folder));
   const at::Tensor latents = at::randn({2, 4, 16, 16});
   const int64_t scale = pipeline.vae_scale_factor();
   const at::Tensor decoded = at::avg_pool2d(pipeline.decode(latents), {scale, scale});  // [0, 1]

@@ -1,4 +1,4 @@
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -20,8 +20,8 @@ const std::filesystem::path& tiny_model_folder() {
   return folder;
 }
 
-const PixArtPipeline& tiny_pipeline() {
-  static const PixArtPipeline pipeline = PixArtPipeline::load(io::ModelFolder(tiny_model_folder()));
+const DitPipeline& tiny_pipeline() {
+  static const DitPipeline pipeline = DitPipeline::load(io::ModelFolder(tiny_model_folder()));
   return pipeline;
 }
 
@@ -65,7 +65,7 @@ TEST(BuiltinModel, WeightsAreDeterministic) {
   }
 }
 
-TEST(PixArtPipeline, SameSeedSameImageOtherSeedOtherImage) {
+TEST(DitPipeline, SameSeedSameImageOtherSeedOtherImage) {
   const auto first = tiny_pipeline().generate(small_request());
   ASSERT_EQ(first.images.sizes(), (std::vector<int64_t>{1, 64, 96, 3}));
   EXPECT_EQ(first.images.scalar_type(), at::kByte);
@@ -78,7 +78,7 @@ TEST(PixArtPipeline, SameSeedSameImageOtherSeedOtherImage) {
   EXPECT_FALSE(tiny_pipeline().generate(request).images.equal(first.images));
 }
 
-TEST(PixArtPipeline, InitialNoiseIsTorchRandnOfTheSeed) {
+TEST(DitPipeline, InitialNoiseIsTorchRandnOfTheSeed) {
   auto scheduler = tiny_pipeline().make_scheduler();
   const at::Tensor latents = tiny_pipeline().prepare_latents(1, 64, 64, 42, *scheduler);
   // torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(42))[0, 0, 0, :3]
@@ -91,7 +91,7 @@ TEST(PixArtPipeline, InitialNoiseIsTorchRandnOfTheSeed) {
             1.0);
 }
 
-TEST(PixArtPipeline, GuidanceAndPromptChangeTheResult) {
+TEST(DitPipeline, GuidanceAndPromptChangeTheResult) {
   const auto base = tiny_pipeline().generate(small_request());
   auto unguided = small_request();
   unguided.guidance_scale = 1.0;
@@ -101,7 +101,7 @@ TEST(PixArtPipeline, GuidanceAndPromptChangeTheResult) {
   EXPECT_FALSE(tiny_pipeline().generate(other_prompt).latents.equal(base.latents));
 }
 
-TEST(PixArtPipeline, BatchesPromptsAndImages) {
+TEST(DitPipeline, BatchesPromptsAndImages) {
   auto request = small_request();
   request.prompts = {"one", "two"};
   request.images_per_prompt = 2;
@@ -111,7 +111,7 @@ TEST(PixArtPipeline, BatchesPromptsAndImages) {
   EXPECT_FALSE(result.images.defined());
 }
 
-TEST(PixArtPipeline, BinsToTheNearestBucketAndCropsBack) {
+TEST(DitPipeline, BinsToTheNearestBucketAndCropsBack) {
   auto request = small_request();
   request.use_resolution_binning = true;
   request.height = 300;
@@ -123,7 +123,7 @@ TEST(PixArtPipeline, BinsToTheNearestBucketAndCropsBack) {
   EXPECT_EQ(result.images.sizes(), (std::vector<int64_t>{1, 300, 500, 3}));
 }
 
-TEST(PixArtPipeline, RefusesBadRequestsNamingTheSetting) {
+TEST(DitPipeline, RefusesBadRequestsNamingTheSetting) {
   auto request = small_request();
   request.height = 100;
   try {
@@ -140,13 +140,13 @@ TEST(PixArtPipeline, RefusesBadRequestsNamingTheSetting) {
   EXPECT_THROW(tiny_pipeline().generate(request), UsageError);
 }
 
-TEST(PixArtPipeline, BrokenFoldersNameWhatIsWrong) {
+TEST(DitPipeline, BrokenFoldersNameWhatIsWrong) {
   const auto broken = std::filesystem::path(::testing::TempDir()) / "xdit-broken-pixart";
   std::filesystem::remove_all(broken);
   std::filesystem::copy(tiny_model_folder(), broken, std::filesystem::copy_options::recursive);
   std::filesystem::remove(broken / "vae" / "config.json");
   try {
-    PixArtPipeline::load(io::ModelFolder(broken));
+    DitPipeline::load(io::ModelFolder(broken));
     FAIL() << "expected a FileError";
   } catch (const FileError& e) {
     EXPECT_NE(std::string(e.what()).find("vae"), std::string::npos) << e.what();
@@ -158,7 +158,7 @@ TEST(PixArtPipeline, BrokenFoldersNameWhatIsWrong) {
   config["num_layers"] = config["num_layers"].get<int>() - 1;
   std::ofstream(broken / "transformer" / "config.json") << config.dump();
   try {
-    PixArtPipeline::load(io::ModelFolder(broken));
+    DitPipeline::load(io::ModelFolder(broken));
     FAIL() << "expected a WeightError";
   } catch (const WeightError& e) {
     EXPECT_NE(std::string(e.what()).find("transformer_blocks.5"), std::string::npos) << e.what();

@@ -10,7 +10,7 @@
 
 #include "core/error.hpp"
 #include "parallel/communicator.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "pixart_test_models.hpp"
 #include "process_group_harness.hpp"
 #include "serial_comparison.hpp"
@@ -21,7 +21,7 @@ namespace {
 
 using pipelines::GenerationRequest;
 using pipelines::GenerationResult;
-using pipelines::PixArtPipeline;
+using pipelines::DitPipeline;
 using testing::expect_serial_result;
 using testing::run_process_group;
 using xdit::testing::scaled_difference;
@@ -73,7 +73,7 @@ TEST(DistriFusion, StaleStepsStayCloseToSerialAndGatherKeysAndValues) {
   const GenerationRequest request = testing::square_request();
   run_process_group(config, [&](Communicator& comm, int rank) {
     const io::ModelFolder model(testing::tiny_pixart_folder());
-    const PixArtPipeline pipeline = PixArtPipeline::load(model, {}, comm);
+    const DitPipeline pipeline = DitPipeline::load(model, {}, comm);
     comm.stats().reset();
     const GenerationResult result = pipeline.generate(request);
     const OpCounters gathers = comm.stats().of(CommOp::kAllGather);
@@ -96,8 +96,8 @@ TEST(DistriFusion, StaleStepsStayCloseToSerialAndGatherKeysAndValues) {
 
 TEST(DistriFusion, RefusesBandsThatDoNotDivideTheRows) {
   run_process_group(distrifusion(3, 1), [](Communicator& comm, int) {
-    const PixArtPipeline pipeline =
-        PixArtPipeline::load(io::ModelFolder(testing::tiny_pixart_folder()), {}, comm);
+    const DitPipeline pipeline =
+        DitPipeline::load(io::ModelFolder(testing::tiny_pixart_folder()), {}, comm);
     try {
       pipeline.generate(testing::square_request());
       ADD_FAILURE() << "expected a UsageError";

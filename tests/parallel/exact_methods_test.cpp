@@ -12,7 +12,7 @@
 #include "core/error.hpp"
 #include "core/torch_compat.hpp"
 #include "parallel/synchronous_runner.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "pixart_test_models.hpp"
 #include "process_group_harness.hpp"
 #include "serial_comparison.hpp"
@@ -23,7 +23,7 @@ namespace {
 
 using pipelines::GenerationRequest;
 using pipelines::GenerationResult;
-using pipelines::PixArtPipeline;
+using pipelines::DitPipeline;
 using testing::expect_serial_result;
 using testing::run_process_group;
 using testing::square_request;
@@ -122,7 +122,7 @@ TEST(ExactMethodsSixHeads, TransformerOutputUnderUlyssesTimesTensorIsSerials) {
   // one model batch: 6 heads over tensor 2 × Ulysses 3, runs starting mid-row.
   run_process_group(mesh(1, 1, 3, 1, 2), [](Communicator& comm, int rank) {
     const io::ModelFolder folder(testing::six_head_pixart_folder());
-    const PixArtPipeline pipeline = PixArtPipeline::load(folder, {}, comm);
+    const DitPipeline pipeline = DitPipeline::load(folder, {}, comm);
     auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
     const at::Tensor latent = at::randn({2, 4, 16, 24}, generator);
     models::DitInputs inputs;
@@ -141,10 +141,7 @@ TEST(ExactMethodsSixHeads, TransformerOutputUnderUlyssesTimesTensorIsSerials) {
     const auto serial_forward = [&](at::ScalarType dtype) {
       pipelines::PipelineOptions options;
       options.dtype = dtype;
-      return PixArtPipeline::load(folder, options)
-          .transformer()
-          .forward(latent, inputs.text, timestep, inputs.text_mask, inputs.resolution,
-                   inputs.aspect_ratio);
+      return DitPipeline::load(folder, options).transformer().predict(latent, timestep, inputs);
     };
     const at::Tensor serial = serial_forward(at::kFloat);
     ASSERT_EQ(output.sizes(), serial.sizes());
@@ -176,8 +173,8 @@ TEST(ExactMethods, EveryRankRefusesAMeshTheRequestCannotUse) {
   // 4 heads do not split over 3 Ulysses ranks: the same UsageError
   // everywhere, before any rank waits for another.
   run_process_group(mesh(1, 1, 3, 1, 1), [](Communicator& comm, int) {
-    const PixArtPipeline pipeline =
-        PixArtPipeline::load(io::ModelFolder(testing::tiny_pixart_folder()), {}, comm);
+    const DitPipeline pipeline =
+        DitPipeline::load(io::ModelFolder(testing::tiny_pixart_folder()), {}, comm);
     try {
       pipeline.generate(square_request());
       ADD_FAILURE() << "expected a UsageError";

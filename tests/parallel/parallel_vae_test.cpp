@@ -18,7 +18,7 @@
 #include "bench/vae_cases.hpp"
 #include "core/error.hpp"
 #include "core/torch_compat.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "pixart_test_models.hpp"
 #include "process_group_harness.hpp"
 #include "serial_comparison.hpp"
@@ -125,7 +125,7 @@ void expect_generation_equals_serial(const ParallelConfig& config) {
   request.seed = 5;
   request.max_sequence_length = 32;
   testing::SerialCheck check;
-  check.on_rank = [](Communicator& comm, const pipelines::PixArtPipeline& pipeline,
+  check.on_rank = [](Communicator& comm, const pipelines::DitPipeline& pipeline,
                      const pipelines::GenerationResult&) {
     EXPECT_TRUE(pipeline.decodes()) << "rank " << comm.mesh()->rank() << " did not load the VAE";
   };

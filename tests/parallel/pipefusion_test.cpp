@@ -20,7 +20,7 @@
 #include "parallel/pipefusion_layout.hpp"
 #include "parallel/runner.hpp"
 #include "parallel/stale_kv_cache.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "pixart_test_models.hpp"
 #include "process_group_harness.hpp"
 #include "serial_comparison.hpp"
@@ -31,7 +31,7 @@ namespace {
 
 using pipelines::GenerationRequest;
 using pipelines::GenerationResult;
-using pipelines::PixArtPipeline;
+using pipelines::DitPipeline;
 using testing::run_process_group;
 
 using xdit::testing::scaled_difference;
@@ -57,7 +57,7 @@ ParallelConfig pipefusion(int stages, int patches, int warmup) {
 // on every rank after the generation (with its result).
 void run_against_serial(const std::filesystem::path& folder, const ParallelConfig& config,
                         const GenerationRequest& request, std::optional<double> tolerance,
-                        const std::function<void(Communicator&, const PixArtPipeline&,
+                        const std::function<void(Communicator&, const DitPipeline&,
                                                  const GenerationResult&)>& check = {}) {
   int64_t latents_seen = 0;  // of this rank's process
   testing::SerialCheck serial;
@@ -65,7 +65,7 @@ void run_against_serial(const std::filesystem::path& folder, const ParallelConfi
   serial.callbacks.on_latents = [&](const at::Tensor& latents, int64_t) {
     latents_seen += latents.defined() ? 1 : 0;
   };
-  serial.on_rank = [&](Communicator& comm, const PixArtPipeline& pipeline,
+  serial.on_rank = [&](Communicator& comm, const DitPipeline& pipeline,
                        const GenerationResult& result) {
     if (comm.mesh()->is_first_stage() || comm.mesh()->is_last_stage()) {
       EXPECT_EQ(latents_seen, request.num_inference_steps) << "rank " << comm.mesh()->rank();
@@ -136,11 +136,11 @@ TEST(PipeFusion, OneWarmupStepOfThreeStaysCloseToSerialAndSendsOnlyPatches) {
   const ParallelConfig config = pipefusion(2, 4, 1);
   run_against_serial(
       testing::tiny_pixart_folder(), config, request, kStaleBound,
-      [&](Communicator& comm, const PixArtPipeline& pipeline, const GenerationResult& result) {
-        const auto& model = pipeline.transformer().config();
+      [&](Communicator& comm, const DitPipeline& pipeline, const GenerationResult& result) {
+        const auto& model = pipeline.transformer().shape();
         const int64_t tokens = 8 * 8;
         const int64_t model_batch = 2 * 2;  // two prompts × two guidance branches
-        const int64_t hidden_bytes = model_batch * tokens * model.inner_dim() * 4;
+        const int64_t hidden_bytes = model_batch * tokens * model.inner_dim * 4;
         const int64_t latent_bytes = result.latents.numel() * 4;
         const OpCounters sends = comm.stats().of(CommOp::kSend);
         if (comm.mesh()->is_first_stage()) {
@@ -214,38 +214,33 @@ TEST(PipeFusion, StaleStepsFollowTheReferenceSchedule) {
   run_process_group(config, [&](Communicator& comm, int rank) {
     const compat::InferenceGuard no_grad;
     const io::ModelFolder folder(testing::tiny_pixart_folder());
-    const PixArtPipeline pipeline = PixArtPipeline::load(folder, {}, comm);
-    const auto& model_config = pipeline.transformer().config();
+    const DitPipeline pipeline = DitPipeline::load(folder, {}, comm);
+    const models::DitShape& shape = pipeline.transformer().shape();
     auto generator = at::make_generator<at::CPUGeneratorImpl>(5);
-    const at::Tensor latents = at::randn({2, model_config.in_channels, 16, 16}, generator);
-    models::DitInputs inputs;
-    inputs.text = at::randn({2, 12, *model_config.text_channels()}, generator);
+    const at::Tensor latents = at::randn({2, shape.latent_channels, 16, 16}, generator);
+    models::DitInputs inputs = pipeline.encode_texts({"a red house", "a cat"}, 12);
     inputs.text_mask =
         (at::arange(12).unsqueeze(0) < at::tensor({5, 12}).unsqueeze(1)).to(at::kLong);
-    if (model_config.use_additional_conditions) {
-      inputs.resolution = at::tensor({128.f, 128.f}).repeat({2, 1});
-      inputs.aspect_ratio = at::ones({2, 1});
-    }
     const auto scheduler = pipeline.make_scheduler();
     scheduler->set_timesteps({3, {}, std::nullopt});
     DenoiseLoop loop;
     loop.scheduler = scheduler.get();
     loop.model_input = [](const at::Tensor& x) { return x; };
     loop.noise = [&](const at::Tensor& output) {
-      return output.narrow(1, 0, model_config.in_channels);
+      return output.narrow(1, 0, shape.latent_channels);
     };
     const at::Tensor result =
         make_runner(comm)->denoise(pipeline.transformer(), latents, inputs, loop);
     if (rank != 0)
       return;
-    const PixArtPipeline serial = PixArtPipeline::load(folder);
+    const DitPipeline serial = DitPipeline::load(folder);
     const at::Tensor expected =
         reference_schedule(serial.transformer(), config, *scheduler, latents.clone(), inputs);
     // The stages sum in other orders (other batches of rows): the bar is the
     // schedule's float32 rounding, measured against float64.
     pipelines::PipelineOptions in_float64;
     in_float64.dtype = at::kDouble;
-    const PixArtPipeline serial64 = PixArtPipeline::load(folder, in_float64);
+    const DitPipeline serial64 = DitPipeline::load(folder, in_float64);
     const double tolerance = xdit::testing::scaled_reorder_bound(
         expected,
         reference_schedule(serial64.transformer(), config, *scheduler, latents.clone(), inputs));
@@ -266,7 +261,7 @@ TEST(PipeFusion, EachStageHoldsOnlyItsLayers) {
   config.attn_layer_num_for_pp = {1, 3, 2};
   run_process_group(config, [&](Communicator& comm, int rank) {
     const io::ModelFolder folder(testing::tiny_pixart_folder());
-    const PixArtPipeline pipeline = PixArtPipeline::load(folder, {}, comm);
+    const DitPipeline pipeline = DitPipeline::load(folder, {}, comm);
     const models::DitStage& stage = pipeline.transformer().stage();
     const int64_t first[] = {0, 1, 4};
     const int64_t last[] = {1, 4, 6};
@@ -278,7 +273,7 @@ TEST(PipeFusion, EachStageHoldsOnlyItsLayers) {
     const std::vector<at::Tensor> all = comm.world().all_gather(at::tensor({own}));
     if (rank != 0)
       return;
-    const int64_t serial = PixArtPipeline::load(folder).transformer().parameter_bytes();
+    const int64_t serial = DitPipeline::load(folder).transformer().parameter_bytes();
     const int64_t layers = 6;
     int64_t sum = 0;
     for (int r = 0; r < 3; ++r) {

@@ -8,14 +8,14 @@
 #include <vector>
 
 #include "parallel/communicator.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "process_group_harness.hpp"
 #include "support/rounding.hpp"
 
 namespace xdit::parallel::testing {
 
 using pipelines::GenerationResult;
-using pipelines::PixArtPipeline;
+using pipelines::DitPipeline;
 
 using xdit::testing::max_difference;
 using xdit::testing::scaled_difference;
@@ -23,13 +23,13 @@ using xdit::testing::scaled_difference;
 SerialReference serial_reference(const io::ModelFolder& model,
                                  const pipelines::PipelineOptions& options,
                                  const pipelines::GenerationRequest& request, Agreement agreement) {
-  SerialReference reference{PixArtPipeline::load(model, options).generate(request)};
+  SerialReference reference{DitPipeline::load(model, options).generate(request)};
   pipelines::PipelineOptions in_float64 = options;
   in_float64.dtype = at::kDouble;
   pipelines::GenerationRequest latents_only = request;
   latents_only.decode = false;
   const at::Tensor latents64 =
-      PixArtPipeline::load(model, in_float64).generate(latents_only).latents;
+      DitPipeline::load(model, in_float64).generate(latents_only).latents;
   const at::Tensor& latents = reference.result.latents;
   reference.tolerance = agreement == Agreement::kOfScale
                             ? xdit::testing::scaled_reorder_bound(latents, latents64)
@@ -84,7 +84,7 @@ void expect_serial_result(const std::filesystem::path& folder, const ParallelCon
         pipelines::PipelineOptions options = check.options;
         if (check.group.device.is_cuda())
           options.device = rank_device(check.group, rank);
-        const PixArtPipeline pipeline = PixArtPipeline::load(model, options, comm);
+        const DitPipeline pipeline = DitPipeline::load(model, options, comm);
         const GenerationResult result = pipeline.generate(request, check.callbacks);
         ASSERT_TRUE(result.latents.defined());
         EXPECT_EQ(result.step_seconds.size(), static_cast<size_t>(request.num_inference_steps));

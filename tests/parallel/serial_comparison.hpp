@@ -12,7 +12,7 @@
 #include "parallel/communicator.hpp"
 #include "parallel/parallel_config.hpp"
 #include "pipelines/generation.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "process_group_harness.hpp"
 
 namespace xdit::parallel::testing {
@@ -61,7 +61,7 @@ struct SerialCheck {
   // Passed to the parallel generation on every rank.
   pipelines::GenerationCallbacks callbacks;
   // Every rank, after its generation and before the comparison.
-  std::function<void(Communicator&, const pipelines::PixArtPipeline&,
+  std::function<void(Communicator&, const pipelines::DitPipeline&,
                      const pipelines::GenerationResult&)>
       on_rank;
 };

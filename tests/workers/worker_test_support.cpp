@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "pipelines/builtin_models.hpp"
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 
 namespace xdit::workers::testing {
 
@@ -34,7 +34,7 @@ pipelines::GenerationRequest small_request(uint64_t seed) {
 }
 
 pipelines::GenerationResult serial_result(const pipelines::GenerationRequest& request) {
-  static const auto pipeline = pipelines::PixArtPipeline::load(io::ModelFolder(tiny_model()), {});
+  static const auto pipeline = pipelines::DitPipeline::load(io::ModelFolder(tiny_model()), {});
   return pipeline.generate(request);
 }
 

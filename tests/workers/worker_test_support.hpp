@@ -19,7 +19,7 @@ std::filesystem::path worker_executable();
 
 // 64×96 px without binning (4×6 patches: splits over 2 sequence ranks), 2 steps.
 pipelines::GenerationRequest small_request(uint64_t seed = 5);
-// The same request through PixArtPipeline in this process.
+// The same request through DitPipeline in this process.
 pipelines::GenerationResult serial_result(const pipelines::GenerationRequest& request);
 
 GroupSpec tiny_spec(const parallel::ParallelConfig& parallel = {});

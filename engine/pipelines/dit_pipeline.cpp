@@ -1,4 +1,4 @@
-#include "pipelines/pixart_pipeline.hpp"
+#include "pipelines/dit_pipeline.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -10,6 +10,9 @@
 #include "core/large_allocation_reuse.hpp"
 #include "core/torch_compat.hpp"
 #include "models/chunked_conv.hpp"
+#include "models/flux_transformer.hpp"
+#include "models/pixart_transformer.hpp"
+#include "models/sd3_transformer.hpp"
 #include "parallel/communicator.hpp"
 #include "parallel/guidance.hpp"
 #include "parallel/parallel_vae.hpp"
@@ -17,10 +20,11 @@
 #include "parallel/runner.hpp"
 #include "parallel/tensor_parallel.hpp"
 #include "pipelines/resolution_bins.hpp"
+#include "schedulers/flow_match_euler_discrete.hpp"
 
 namespace xdit::pipelines {
 
-struct PixArtPipeline::RankContext {
+struct DitPipeline::RankContext {
   std::unique_ptr<parallel::Communicator> own;  // serial: a world of one
   parallel::Communicator* comm = nullptr;
   std::unique_ptr<parallel::GroupPartialSums> tensor_sums;
@@ -36,77 +40,43 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-PixArtVariant variant_of(const io::ModelFolder& folder) {
-  const std::string& name = folder.class_name();
-  if (name == "PixArtAlphaPipeline")
-    return PixArtVariant::kAlpha;
-  if (name == "PixArtSigmaPipeline")
-    return PixArtVariant::kSigma;
-  throw ConfigError(folder.model_index().source(), "_class_name",
-                    "is '" + name +
-                        "'; this pipeline runs PixArtAlphaPipeline and "
-                        "PixArtSigmaPipeline folders");
-}
-
-void expect_class(const io::ModelFolder& folder, std::string_view component,
-                  std::initializer_list<std::string_view> accepted) {
-  const std::string& name = folder.component(component).class_name;
-  for (const auto& candidate : accepted) {
-    if (name == candidate)
-      return;
-  }
-  throw ConfigError(folder.model_index().source(), std::string(component),
-                    "is a '" + name + "', which a PixArt pipeline cannot use");
-}
-
-// Builds a model from its component and checks that every tensor of the
-// checkpoint was used (or deliberately skipped): a key left over means the
-// config does not describe the checkpoint.
-template <typename Model, typename Config, typename... Extra>
-std::unique_ptr<Model> load_model(const io::ModelFolder& folder, std::string_view component,
-                                  at::ScalarType dtype, at::Device device, Extra... extra) {
-  const Config config = Config::from_config(folder.config(component));
-  const io::Weights weights = io::Weights(folder.weights(component), dtype).to(device);
-  auto model = std::make_unique<Model>(config, weights, extra...);
-  weights.expect_all_used();
-  return model;
-}
-
-// The size a request is generated at, from the model's sample size and the
-// factor from latent patches to pixels.
-ImageSize plan_size(const GenerationRequest& request, int64_t sample_size, int64_t vae_scale_factor,
-                    int64_t patch_size) {
+// The size a request is generated at: the model's default side, and
+// PixArt's aspect-ratio buckets when binning is asked for.
+ImageSize plan_size(const GenerationRequest& request, const TransformerFacts& facts,
+                    int64_t vae_scale_factor) {
   ImageSize size;
-  const int64_t default_side = sample_size * vae_scale_factor;
+  const int64_t default_side = facts.sample_size * vae_scale_factor;
   size.height = request.height > 0 ? request.height : default_side;
   size.width = request.width > 0 ? request.width : default_side;
   size.generated_height = size.height;
   size.generated_width = size.width;
-  const auto bins = aspect_ratio_bins(sample_size);
+  const bool binned = facts.family == models::DitFamily::kPixArt;
+  const auto bins = binned ? aspect_ratio_bins(facts.sample_size) : std::vector<AspectRatioBin>{};
   if (request.use_resolution_binning && !bins.empty()) {
     const AspectRatioBin bin = nearest_bin(bins, size.height, size.width);
     size.generated_height = bin.height;
     size.generated_width = bin.width;
-  } else if (request.use_resolution_binning) {
+  } else if (request.use_resolution_binning && binned) {
     spdlog::info("no aspect-ratio buckets for sample_size {}: generating {}x{} as asked",
-                 sample_size, size.width, size.height);
+                 facts.sample_size, size.width, size.height);
   }
-  check_image_size(size.generated_height, size.generated_width, vae_scale_factor * patch_size);
+  check_image_size(size.generated_height, size.generated_width,
+                   vae_scale_factor * facts.patch_size);
   return size;
 }
 
-parallel::ModelFacts model_facts(const models::PixArtConfig& config, int64_t vae_scale_factor,
-                                 const ImageSize& size, const GenerationRequest& request) {
+parallel::ModelFacts parallel_facts(const TransformerFacts& model, int64_t vae_scale_factor,
+                                    const ImageSize& size, const GenerationRequest& request) {
   parallel::ModelFacts facts;
-  facts.num_attention_heads = static_cast<int>(config.num_attention_heads);
-  facts.ffn_inner_dim = static_cast<int>(4 * config.inner_dim());
-  facts.num_layers = static_cast<int>(config.num_layers);
-  const int64_t patch_pixels = vae_scale_factor * config.patch_size;
+  facts.num_attention_heads = static_cast<int>(model.heads);
+  facts.ffn_inner_dim = static_cast<int>(4 * model.inner_dim);
+  facts.num_layers = static_cast<int>(model.num_layers);
+  const int64_t patch_pixels = vae_scale_factor * model.patch_size;
   facts.latent_rows = static_cast<int>(size.generated_height / patch_pixels);
   facts.latent_cols = static_cast<int>(size.generated_width / patch_pixels);
   facts.batch =
       static_cast<int>(static_cast<int64_t>(request.prompts.size()) * request.images_per_prompt);
-  facts.guidance = request.guidance_scale > 1.0;
+  facts.guidance = !model.guidance_distilled && guidance_scale(request, model) > 1.0;
   return facts;
 }
 
@@ -148,6 +118,26 @@ void add_size_conditions(models::DitInputs& inputs, const ImageSize& size) {
   inputs.aspect_ratio = at::full({model_batch, 1}, static_cast<float>(height / width));
 }
 
+// The schedule of a request. FluxPipeline passes sigmas 1 .. 1/N and, for
+// a dynamically shifting scheduler, mu from the image's token count; the
+// others let the scheduler space its own timesteps.
+schedulers::TimestepRequest flux_timesteps(const GenerationRequest& request, int64_t image_tokens,
+                                           const schedulers::Scheduler& scheduler) {
+  schedulers::TimestepRequest timesteps{request.num_inference_steps, {}, std::nullopt};
+  // As numpy.linspace(1, 1 / N, N) computes it, the last value exact.
+  const int64_t n = request.num_inference_steps;
+  const double last = 1.0 / static_cast<double>(n);
+  const double step = n > 1 ? (last - 1.0) / static_cast<double>(n - 1) : 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    timesteps.sigmas.push_back(i + 1 == n && n > 1 ? last : static_cast<double>(i) * step + 1.0);
+  if (const auto* flow =
+          dynamic_cast<const schedulers::FlowMatchEulerDiscreteScheduler*>(&scheduler);
+      flow != nullptr && flow->uses_dynamic_shifting()) {
+    timesteps.mu = flow->dynamic_shift_mu(image_tokens);
+  }
+  return timesteps;
+}
+
 // Only the ranks at the origin of every dimension but data decode: one per
 // data slice, and together they form rank 0's data group.
 bool decodes_images(const parallel::Mesh& mesh) {
@@ -170,34 +160,90 @@ void check_image_size(int64_t height, int64_t width, int64_t multiple) {
   }
 }
 
-parallel::ModelFacts pixart_model_facts(const io::ModelFolder& folder,
-                                        const GenerationRequest& request) {
-  check_request(request);
-  const auto config = models::PixArtConfig::from_config(folder.config("transformer"));
-  const int64_t factor =
-      models::AutoencoderKLConfig::from_config(folder.config("vae")).spatial_scale();
-  return model_facts(config, factor,
-                     plan_size(request, config.sample_size, factor, config.patch_size), request);
+TransformerFacts transformer_facts(const io::ModelFolder& folder) {
+  const io::Config config = folder.config("transformer");
+  TransformerFacts facts;
+  facts.family =
+      models::dit_family(folder.component("transformer").class_name, folder.model_index().source());
+  switch (facts.family) {
+    case models::DitFamily::kPixArt: {
+      const auto c = models::PixArtConfig::from_config(config);
+      facts.sample_size = c.sample_size;
+      facts.patch_size = c.patch_size;
+      facts.latent_channels = c.in_channels;
+      facts.heads = c.num_attention_heads;
+      facts.inner_dim = c.inner_dim();
+      facts.num_layers = c.num_layers;
+      facts.size_conditions = c.use_additional_conditions;
+      facts.learned_sigma = c.out_channels == 2 * c.in_channels;
+      break;
+    }
+    case models::DitFamily::kSD3: {
+      const auto c = models::SD3Config::from_config(config);
+      facts.sample_size = c.sample_size;
+      facts.patch_size = c.patch_size;
+      facts.latent_channels = c.in_channels;
+      facts.heads = c.num_attention_heads;
+      facts.inner_dim = c.inner_dim();
+      facts.num_layers = c.num_layers;
+      facts.text_width = c.joint_attention_dim;
+      break;
+    }
+    case models::DitFamily::kFlux: {
+      const auto c = models::FluxConfig::from_config(config);
+      facts.sample_size = 128;  // FluxPipeline.default_sample_size
+      facts.patch_size = 2;
+      facts.latent_channels = c.in_channels / 4;
+      facts.heads = c.num_attention_heads;
+      facts.inner_dim = c.inner_dim();
+      facts.num_layers = c.num_layers + c.num_single_layers;
+      facts.text_width = c.joint_attention_dim;
+      facts.guidance_distilled = c.guidance_embeds;
+      break;
+    }
+  }
+  return facts;
 }
 
-PixArtPipeline::PixArtPipeline() = default;
-PixArtPipeline::PixArtPipeline(PixArtPipeline&&) noexcept = default;
-PixArtPipeline& PixArtPipeline::operator=(PixArtPipeline&&) noexcept = default;
-PixArtPipeline::~PixArtPipeline() = default;
+double guidance_scale(const GenerationRequest& request, const TransformerFacts& facts) {
+  if (request.guidance_scale)
+    return *request.guidance_scale;
+  switch (facts.family) {
+    case models::DitFamily::kPixArt:
+      return 4.5;
+    case models::DitFamily::kSD3:
+      return 7.0;
+    case models::DitFamily::kFlux:
+      return facts.guidance_distilled ? 3.5 : 0.0;
+  }
+  return 0.0;
+}
 
-PixArtPipeline PixArtPipeline::load(const io::ModelFolder& folder, const PipelineOptions& options) {
+parallel::ModelFacts model_facts(const io::ModelFolder& folder, const GenerationRequest& request) {
+  check_request(request);
+  const TransformerFacts facts = transformer_facts(folder);
+  const int64_t factor =
+      models::AutoencoderKLConfig::from_config(folder.config("vae")).spatial_scale();
+  return parallel_facts(facts, factor, plan_size(request, facts, factor), request);
+}
+
+DitPipeline::DitPipeline() = default;
+DitPipeline::DitPipeline(DitPipeline&&) noexcept = default;
+DitPipeline& DitPipeline::operator=(DitPipeline&&) noexcept = default;
+DitPipeline::~DitPipeline() = default;
+
+DitPipeline DitPipeline::load(const io::ModelFolder& folder, const PipelineOptions& options) {
   return load_rank(folder, options, nullptr);
 }
 
-PixArtPipeline PixArtPipeline::load(const io::ModelFolder& folder, const PipelineOptions& options,
-                                    parallel::Communicator& comm) {
+DitPipeline DitPipeline::load(const io::ModelFolder& folder, const PipelineOptions& options,
+                              parallel::Communicator& comm) {
   return load_rank(folder, options, &comm);
 }
 
-PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
-                                         const PipelineOptions& options,
-                                         parallel::Communicator* comm) {
-  PixArtPipeline pipeline;
+DitPipeline DitPipeline::load_rank(const io::ModelFolder& folder, const PipelineOptions& options,
+                                   parallel::Communicator* comm) {
+  DitPipeline pipeline;
   pipeline.rank_ = std::make_unique<RankContext>();
   RankContext& rank = *pipeline.rank_;
   if (comm == nullptr) {
@@ -206,34 +252,43 @@ PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
     comm = rank.own.get();
   }
   if (!comm->mesh())
-    throw UsageError("a PixArt rank needs a communicator made with its mesh");
+    throw UsageError("a pipeline rank needs a communicator made with its mesh");
   rank.comm = comm;
   const parallel::Mesh& mesh = *comm->mesh();
   parallel::make_runner(*comm);  // refuse a method without a runner at load, not per request
 
-  pipeline.variant_ = variant_of(folder);
-  expect_class(folder, "tokenizer", {"T5Tokenizer", "T5TokenizerFast"});
-  expect_class(folder, "text_encoder", {"T5EncoderModel"});
-  expect_class(folder, "transformer", {"PixArtTransformer2DModel", "Transformer2DModel"});
+  pipeline.kind_ = pipeline_kind(folder);
+  expect_class(folder, "transformer",
+               {pipeline.kind_ == PipelineKind::kSD3    ? "SD3Transformer2DModel"
+                : pipeline.kind_ == PipelineKind::kFlux ? "FluxTransformer2DModel"
+                                                        : "PixArtTransformer2DModel"});
   expect_class(folder, "vae", {"AutoencoderKL"});
+  pipeline.facts_ = transformer_facts(folder);
 
-  pipeline.tokenizer_ = std::make_unique<models::T5Tokenizer>(
-      models::T5Tokenizer::from_folder(folder.directory("tokenizer")));
   // --text_encoder_on_cpu: float32 on the CPU, whatever the transformer runs on.
-  const bool text_on_cpu = options.text_encoder_on_cpu;
-  pipeline.text_encoder_ = load_model<models::T5Encoder, models::T5Config>(
-      folder, "text_encoder", text_on_cpu ? at::kFloat : options.dtype,
-      text_on_cpu ? at::Device(at::kCPU) : options.device);
+  EncoderPlacement text_placement{options.dtype, options.device};
+  if (options.text_encoder_on_cpu)
+    text_placement = {at::kFloat, at::kCPU};
+  pipeline.prompt_encoder_ =
+      load_prompt_encoder(folder, pipeline.kind_, text_placement, pipeline.facts_.text_width);
   rank.tensor_sums = std::make_unique<parallel::GroupPartialSums>(comm->group(Dim::kTensor));
   // A PipeFusion stage reads only its own layers (the whole model otherwise).
-  const auto num_layers =
-      static_cast<int>(models::PixArtConfig::from_config(folder.config("transformer")).num_layers);
-  pipeline.transformer_ = load_model<models::PixArtTransformer, models::PixArtConfig>(
-      folder, "transformer", options.dtype, options.device,
-      parallel::pipeline_stage(mesh.config(), num_layers, mesh.coord(Dim::kPipeline)),
+  const io::Weights weights =
+      io::Weights(folder.weights("transformer"), options.dtype).to(options.device);
+  pipeline.transformer_ = models::load_dit(
+      pipeline.facts_.family, folder.config("transformer"), weights,
+      parallel::pipeline_stage(mesh.config(), static_cast<int>(pipeline.facts_.num_layers),
+                               mesh.coord(Dim::kPipeline)),
       parallel::tensor_shard(mesh, *rank.tensor_sums));
+  weights.expect_all_used();
 
   const auto vae_config = models::AutoencoderKLConfig::from_config(folder.config("vae"));
+  if (vae_config.latent_channels != pipeline.facts_.latent_channels) {
+    throw ConfigError(folder.config_path("vae").string(), "latent_channels",
+                      std::to_string(vae_config.latent_channels) + " does not match the " +
+                          std::to_string(pipeline.facts_.latent_channels) +
+                          " latent channels of the transformer");
+  }
   pipeline.vae_scale_factor_ = vae_config.spatial_scale();
   rank.vae_chunk_rows = options.vae_chunk_rows;
   // --use_parallel_vae: every rank decodes a band of every image.
@@ -254,7 +309,7 @@ PixArtPipeline PixArtPipeline::load_rank(const io::ModelFolder& folder,
   return pipeline;
 }
 
-const models::AutoencoderKL& PixArtPipeline::vae() const {
+const models::AutoencoderKL& DitPipeline::vae() const {
   if (!vae_) {
     throw UsageError("rank " + std::to_string(rank_->comm->rank()) +
                      " did not load the VAE: only the ranks that decode images do");
@@ -262,47 +317,49 @@ const models::AutoencoderKL& PixArtPipeline::vae() const {
   return *vae_;
 }
 
-std::unique_ptr<schedulers::Scheduler> PixArtPipeline::make_scheduler() const {
+std::unique_ptr<schedulers::Scheduler> DitPipeline::make_scheduler() const {
   return schedulers::make_scheduler(*scheduler_config_, scheduler_class_);
 }
 
-int64_t PixArtPipeline::default_resolution() const {
-  return transformer_->config().sample_size * vae_scale_factor();
+int64_t DitPipeline::default_resolution() const {
+  return facts_.sample_size * vae_scale_factor();
 }
 
-int64_t PixArtPipeline::default_max_sequence_length() const {
-  return variant_ == PixArtVariant::kSigma ? 300 : 120;
+int64_t DitPipeline::default_max_sequence_length() const {
+  return prompt_encoder_->default_max_sequence_length();
 }
 
-ImageSize PixArtPipeline::image_size(const GenerationRequest& request) const {
-  const auto& config = transformer_->config();
-  return plan_size(request, config.sample_size, vae_scale_factor(), config.patch_size);
+ImageSize DitPipeline::image_size(const GenerationRequest& request) const {
+  return plan_size(request, facts_, vae_scale_factor());
 }
 
-PromptEmbeddings PixArtPipeline::encode_texts(const std::vector<std::string>& texts,
-                                              int64_t max_sequence_length) const {
-  std::vector<std::string> preprocessed;
-  for (const auto& text : texts)
-    preprocessed.push_back(models::preprocess_prompt(text));
-  const models::T5Tokens tokens = tokenizer_->encode(preprocessed, max_sequence_length);
-  at::Tensor embeddings = text_encoder_->forward(tokens.input_ids, tokens.attention_mask);
-  return {embeddings.to(transformer_->device(), transformer_->dtype()),
-          tokens.attention_mask.to(transformer_->device())};
+models::DitInputs DitPipeline::encode_texts(const std::vector<std::string>& texts,
+                                            int64_t max_sequence_length) const {
+  models::DitInputs inputs = prompt_encoder_->encode(texts, max_sequence_length);
+  const auto here = [&](const at::Tensor& t, bool floating) {
+    if (!t.defined())
+      return t;
+    return floating ? t.to(transformer_->device(), transformer_->dtype())
+                    : t.to(transformer_->device());
+  };
+  inputs.text = here(inputs.text, true);
+  inputs.text_mask = here(inputs.text_mask, false);
+  inputs.pooled_text = here(inputs.pooled_text, true);
+  return inputs;
 }
 
-at::Tensor PixArtPipeline::prepare_latents(int64_t batch, int64_t height, int64_t width,
-                                           uint64_t seed,
-                                           const schedulers::Scheduler& scheduler) const {
+at::Tensor DitPipeline::prepare_latents(int64_t batch, int64_t height, int64_t width, uint64_t seed,
+                                        const schedulers::Scheduler& scheduler) const {
   const int64_t factor = vae_scale_factor();
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-  // float32 noise, as torch.randn with a CPU generator draws it.
-  at::Tensor noise =
-      at::randn({batch, transformer_->config().in_channels, height / factor, width / factor},
-                generator, at::TensorOptions().dtype(at::kFloat));
+  // float32 noise, as torch.randn with a CPU generator draws it (Flux's
+  // pipeline draws the unpacked latent too, then packs it).
+  at::Tensor noise = at::randn({batch, facts_.latent_channels, height / factor, width / factor},
+                               generator, at::TensorOptions().dtype(at::kFloat));
   return noise.mul_(scheduler.init_noise_sigma());
 }
 
-at::Tensor PixArtPipeline::decode(const at::Tensor& latents) const {
+at::Tensor DitPipeline::decode(const at::Tensor& latents) const {
   const auto& config = vae().config();
   at::Tensor z = latents.to(vae_->dtype()) / config.scaling_factor;
   if (config.shift_factor)
@@ -324,15 +381,15 @@ at::Tensor PixArtPipeline::decode(const at::Tensor& latents) const {
   return (image.to(at::kCPU, at::kFloat) / 2 + 0.5).clamp_(0, 1);
 }
 
-GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
-                                          const GenerationCallbacks& callbacks) const {
+GenerationResult DitPipeline::generate(const GenerationRequest& request,
+                                       const GenerationCallbacks& callbacks) const {
   const compat::InferenceGuard no_grad;
   check_request(request);
   const ImageSize size = image_size(request);
   parallel::Communicator& comm = *rank_->comm;
   const parallel::Mesh& mesh = *comm.mesh();
   parallel::validate(mesh.config(), mesh.world_size(),
-                     model_facts(transformer_->config(), vae_scale_factor(), size, request));
+                     parallel_facts(facts_, vae_scale_factor(), size, request));
   const bool parallel_vae = mesh.config().use_parallel_vae && request.decode;
   if (parallel_vae) {
     // Refused before denoising rather than after.
@@ -357,15 +414,31 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
   const int64_t first_row = rows * data.index();
   const std::vector<std::string> own(batch.begin() + first_row, batch.begin() + first_row + rows);
 
-  const parallel::Guidance guidance(request.guidance_scale, comm.group(Dim::kCfg));
+  // A guidance-distilled model (Flux dev) takes the scale as an input and
+  // runs one branch; the others guide with a second, unconditional branch.
+  const double scale = guidance_scale(request, facts_);
+  const parallel::Guidance guidance(facts_.guidance_distilled ? 1.0 : scale, comm.group(Dim::kCfg));
   auto start = Clock::now();
-  const PromptEmbeddings prompt =
+  models::DitInputs inputs =
       encode_texts(branch_texts(guidance, own, request.negative_prompt),
                    request.max_sequence_length.value_or(default_max_sequence_length()));
   result.encode_seconds = seconds_since(start);
+  if (facts_.guidance_distilled) {
+    inputs.guidance = at::full({inputs.batch()}, scale, at::TensorOptions().dtype(at::kFloat))
+                          .to(transformer_->device());
+  }
+  if (facts_.size_conditions)
+    add_size_conditions(inputs, size);
 
   auto scheduler = make_scheduler();
-  scheduler->set_timesteps({request.num_inference_steps, {}, std::nullopt});
+  const int64_t token_pixels = vae_scale_factor() * facts_.patch_size;
+  scheduler->set_timesteps(
+      kind_ == PipelineKind::kFlux
+          ? flux_timesteps(
+                request,
+                (size.generated_height / token_pixels) * (size.generated_width / token_pixels),
+                *scheduler)
+          : schedulers::TimestepRequest{request.num_inference_steps, {}, std::nullopt});
   // Every rank draws the whole batch's noise, so that each image's noise is
   // the serial run's whatever the split.
   const at::Tensor latents =
@@ -374,20 +447,12 @@ GenerationResult PixArtPipeline::generate(const GenerationRequest& request,
           .narrow(0, first_row, rows)
           .to(transformer_->device());
 
-  const auto& config = transformer_->config();
-  models::DitInputs inputs;
-  inputs.text = prompt.embeddings;
-  inputs.text_mask = prompt.mask;
-  if (config.use_additional_conditions)
-    add_size_conditions(inputs, size);
-
   parallel::DenoiseLoop loop;
   loop.scheduler = scheduler.get();
   loop.model_input = [&](const at::Tensor& x) { return guidance.model_input(x); };
-  const bool learned_sigma = config.out_channels == 2 * config.in_channels;
   loop.noise = [&](const at::Tensor& output) {
     // Learned sigma: the second half of the channels is the variance.
-    return guidance.combine(learned_sigma ? output.chunk(2, 1)[0] : output);
+    return guidance.combine(facts_.learned_sigma ? output.chunk(2, 1)[0] : output);
   };
   const int64_t steps = scheduler->timesteps().size(0);
   loop.on_step = [&](int64_t done, double seconds, const at::Tensor& x) {

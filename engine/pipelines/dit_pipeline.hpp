@@ -1,17 +1,24 @@
 #pragma once
-// PixArt-α / PixArt-Σ text-to-image, as diffusers' PixArtAlphaPipeline and
-// PixArtSigmaPipeline (v0.30.3): T5 prompt encoding with the padding mask,
-// classifier-free guidance, learned-sigma output split, the scheduler loop,
-// VAE decode and aspect-ratio binning. The same seed and settings give the
-// same image, and on CPU the same initial noise as diffusers with
-// `torch.Generator().manual_seed(seed)`.
+// Text-to-image with a diffusion transformer, as diffusers' pipelines
+// (v0.30.3) run it for every family this engine knows:
+//   PixArtAlphaPipeline / PixArtSigmaPipeline: T5 with the padding mask,
+//     classifier-free guidance, learned-sigma output split, aspect-ratio
+//     binning, size conditions (α at 1024 px);
+//   StableDiffusion3Pipeline (SD3, SD3.5): CLIP-L, CLIP-G and optional T5,
+//     classifier-free guidance, flow matching with the config's shift;
+//   FluxPipeline (dev, schnell): CLIP-L pooled and T5, the guidance scale as
+//     an input of guidance-distilled models (no second branch), flow
+//     matching with sigmas 1 .. 1/N and the resolution-dependent shift mu.
+// The same seed and settings give the same image, and on CPU the same
+// initial noise as diffusers with `torch.Generator().manual_seed(seed)`.
 //
 // One pipeline runs serially or as one rank of a process group. On a group,
-// every rank loads its own pipeline (its tensor-parallel shard of the
-// transformer, the VAE only where images are decoded) and every rank calls
-// generate() with the same request; the batch is split over data ranks, the
-// guidance branches over cfg ranks, and the denoising loop runs through the
-// parallel::Runner the mesh chooses (sequence and tensor parallel inside it).
+// every rank loads its own pipeline (its PipeFusion stage and tensor-parallel
+// shard of the transformer, the VAE only where images are decoded) and every
+// rank calls generate() with the same request; the batch is split over data
+// ranks, the guidance branches over cfg ranks, and the denoising loop runs
+// through the parallel::Runner the mesh chooses, which sees the transformer
+// through the DiT seam (models/dit.hpp) whatever its family.
 
 #include <ATen/core/Tensor.h>
 
@@ -22,11 +29,11 @@
 
 #include "io/model_folder.hpp"
 #include "models/autoencoder_kl.hpp"
-#include "models/pixart_transformer.hpp"
-#include "models/t5_encoder.hpp"
-#include "models/t5_tokenizer.hpp"
+#include "models/dit.hpp"
+#include "models/dit_loader.hpp"
 #include "parallel/parallel_config.hpp"
 #include "pipelines/generation.hpp"
+#include "pipelines/prompt_encoder.hpp"
 #include "schedulers/scheduler.hpp"
 
 namespace xdit::parallel {
@@ -34,8 +41,6 @@ class Communicator;
 }  // namespace xdit::parallel
 
 namespace xdit::pipelines {
-
-enum class PixArtVariant { kAlpha, kSigma };
 
 struct PipelineOptions {
   at::ScalarType dtype = at::kFloat;  // of the transformer and text encoder
@@ -50,11 +55,24 @@ struct PipelineOptions {
   int64_t vae_chunk_rows = -1;
 };
 
-// Prompt embeddings with their masks.
-struct PromptEmbeddings {
-  at::Tensor embeddings;  // [B, L, caption_channels]
-  at::Tensor mask;        // [B, L] int64 keep-mask
+// What a pipeline reads from its transformer's config.json beyond the DiT
+// seam: sizes for the parallel checks and the family's conditioning.
+struct TransformerFacts {
+  models::DitFamily family = models::DitFamily::kPixArt;
+  int64_t sample_size = 128;  // latent side it was trained at (Flux: diffusers' 128)
+  int64_t patch_size = 2;     // latent pixels per token side (Flux: its 2 × 2 packing)
+  int64_t latent_channels = 4;
+  int64_t heads = 1;
+  int64_t inner_dim = 1;
+  int64_t num_layers = 1;           // the blocks in the list (Flux: double + single)
+  int64_t text_width = 0;           // joint_attention_dim of SD3 and Flux
+  bool guidance_distilled = false;  // Flux dev: the scale is an input
+  bool size_conditions = false;     // PixArt-α 1024 px: resolution and aspect ratio
+  bool learned_sigma = false;       // out_channels = 2 × latent: the variance follows
 };
+
+// Reads the folder's transformer config; ConfigError naming the file.
+TransformerFacts transformer_facts(const io::ModelFolder& folder);
 
 // The size a request is denoised at, after the defaults and binning.
 struct ImageSize {
@@ -64,24 +82,24 @@ struct ImageSize {
   int64_t generated_width = 0;
 };
 
-class PixArtPipeline {
+class DitPipeline {
  public:
   // Serial: loads every component from a diffusers folder, for this process
   // alone. Throws FileError / ConfigError / WeightError naming the file or
   // key that does not fit.
-  static PixArtPipeline load(const io::ModelFolder& folder, const PipelineOptions& options = {});
+  static DitPipeline load(const io::ModelFolder& folder, const PipelineOptions& options = {});
   // One rank of the group `comm` (made with its Mesh): loads only what this
   // rank needs, i.e. its tensor-parallel shard of the transformer blocks and
   // the VAE only on the ranks that decode. Every rank of the group calls it.
   // `comm` must outlive the pipeline. Throws UsageError for a mesh whose
   // methods do not fit the model (tensor degree not dividing the heads, ...)
   // or that asks for a method not available yet (PipeFusion, DistriFusion).
-  static PixArtPipeline load(const io::ModelFolder& folder, const PipelineOptions& options,
-                             parallel::Communicator& comm);
+  static DitPipeline load(const io::ModelFolder& folder, const PipelineOptions& options,
+                          parallel::Communicator& comm);
 
-  PixArtPipeline(PixArtPipeline&&) noexcept;
-  PixArtPipeline& operator=(PixArtPipeline&&) noexcept;
-  ~PixArtPipeline();
+  DitPipeline(DitPipeline&&) noexcept;
+  DitPipeline& operator=(DitPipeline&&) noexcept;
+  ~DitPipeline();
 
   // Serially, or on a group: every rank calls it with the same request. On a
   // group the request is checked against the mesh first (the same UsageError
@@ -94,8 +112,9 @@ class PixArtPipeline {
   GenerationResult generate(const GenerationRequest& request,
                             const GenerationCallbacks& callbacks = {}) const;
 
-  PixArtVariant variant() const { return variant_; }
-  const models::PixArtTransformer& transformer() const { return *transformer_; }
+  PipelineKind kind() const { return kind_; }
+  const TransformerFacts& facts() const { return facts_; }
+  const models::DiffusionTransformer& transformer() const { return *transformer_; }
   // UsageError on a rank that did not load the VAE (it decodes nothing).
   const models::AutoencoderKL& vae() const;
   bool decodes() const { return vae_ != nullptr; }
@@ -109,9 +128,9 @@ class PixArtPipeline {
   ImageSize image_size(const GenerationRequest& request) const;
 
   // The steps of `generate`, public for the parallel runners and tests.
-  // T5 embeddings of `texts` (each preprocessed as diffusers does).
-  PromptEmbeddings encode_texts(const std::vector<std::string>& texts,
-                                int64_t max_sequence_length) const;
+  // The transformer's text inputs for `texts`, on its device and in its dtype.
+  models::DitInputs encode_texts(const std::vector<std::string>& texts,
+                                 int64_t max_sequence_length) const;
   // Initial noise [batch, C, height / f, width / f] from `seed`.
   at::Tensor prepare_latents(int64_t batch, int64_t height, int64_t width, uint64_t seed,
                              const schedulers::Scheduler& scheduler) const;
@@ -124,14 +143,14 @@ class PixArtPipeline {
  private:
   struct RankContext;  // the communicator (its own world of one when serial)
 
-  PixArtPipeline();
-  static PixArtPipeline load_rank(const io::ModelFolder& folder, const PipelineOptions& options,
-                                  parallel::Communicator* comm);
+  DitPipeline();
+  static DitPipeline load_rank(const io::ModelFolder& folder, const PipelineOptions& options,
+                               parallel::Communicator* comm);
 
-  PixArtVariant variant_ = PixArtVariant::kAlpha;
-  std::unique_ptr<models::T5Tokenizer> tokenizer_;
-  std::unique_ptr<models::T5Encoder> text_encoder_;
-  std::unique_ptr<models::PixArtTransformer> transformer_;
+  PipelineKind kind_ = PipelineKind::kPixArtAlpha;
+  std::unique_ptr<PromptEncoder> prompt_encoder_;
+  std::unique_ptr<models::DiffusionTransformer> transformer_;
+  TransformerFacts facts_;
   std::unique_ptr<models::AutoencoderKL> vae_;
   int64_t vae_scale_factor_ = 8;
   std::unique_ptr<io::Config> scheduler_config_;
@@ -143,11 +162,14 @@ class PixArtPipeline {
 // throws UsageError naming the setting when a size cannot be generated.
 void check_image_size(int64_t height, int64_t width, int64_t multiple);
 
-// What parallel::validate needs to know of a PixArt folder and a request,
+// What parallel::validate needs to know of a pipeline folder and a request,
 // read from the configs alone, so that a launcher can refuse a mesh before
 // starting any process: parallel::validate(config, nproc,
-// pixart_model_facts(folder, request)).
-parallel::ModelFacts pixart_model_facts(const io::ModelFolder& folder,
-                                        const GenerationRequest& request);
+// model_facts(folder, request)).
+parallel::ModelFacts model_facts(const io::ModelFolder& folder, const GenerationRequest& request);
+
+// The guidance scale of a request: its own, or the family's default
+// (PixArt 4.5, SD3 7.0, Flux dev 3.5, Flux schnell 0: none).
+double guidance_scale(const GenerationRequest& request, const TransformerFacts& facts);
 
 }  // namespace xdit::pipelines

@@ -1,0 +1,50 @@
+#pragma once
+// The pieces the built-in pipelines are assembled from: small configs of
+// each component, tokenizer files, and checkpoints synthesized from the
+// model code itself (so that a checkpoint holds exactly the tensors the
+// model asks for, with deterministic random values).
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "io/config.hpp"
+#include "io/model_folder.hpp"
+#include "io/synthetic_weights.hpp"
+
+namespace xdit::pipelines::builtin {
+
+using Json = nlohmann::ordered_json;
+
+inline constexpr uint64_t kSeed = 20240601;
+
+io::Config as_config(const Json& json, const std::string& source);
+
+// Builds the model on synthetic weights and returns the tensors it asked for.
+template <typename Model, typename Config, typename... Extra>
+io::NamedTensors synthesize(const Json& config, const std::string& name, Extra... extra) {
+  auto source = std::make_shared<io::SyntheticWeights>(kSeed, "builtin " + name);
+  const io::Weights weights(source, at::kFloat);
+  Model model(Config::from_config(as_config(config, "builtin " + name)), weights, extra...);
+  return source->tensors();
+}
+
+// A tiny SentencePiece T5 tokenizer as `tokenizer`, and a T5 encoder of
+// width `d_model` as `encoder`.
+void write_t5(io::ModelFolderWriter& writer, const std::string& tokenizer,
+              const std::string& encoder, int64_t d_model, int64_t max_length);
+
+// A tiny CLIP tokenizer as `tokenizer` (`pad`: its padding token, "!" for
+// SD3's second CLIP), and a CLIP text encoder of width `hidden` as `encoder`
+// (CLIPTextModelWithProjection projecting to `projection_dim` when
+// `with_projection`).
+void write_clip(io::ModelFolderWriter& writer, const std::string& tokenizer,
+                const std::string& encoder, int64_t hidden, bool with_projection,
+                int64_t projection_dim, const std::string& pad);
+
+// A small AutoencoderKL (factor 8) with `latent_channels`; SD3's and Flux's
+// have a shift_factor and no quant convolutions.
+void write_vae(io::ModelFolderWriter& writer, int64_t latent_channels, double scaling_factor,
+               std::optional<double> shift_factor);
+
+}  // namespace xdit::pipelines::builtin
