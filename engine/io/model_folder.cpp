@@ -335,14 +335,16 @@ void ModelFolderWriter::write_weights(const std::string& name, const NamedTensor
   uint64_t total_bytes = 0;
   for (const auto& named : tensors)
     total_bytes += named.second.nbytes();
+  // As torch's save_file marks them; transformers refuses a checkpoint without.
+  const std::map<std::string, std::string> metadata = {{"format", "pt"}};
   // Like diffusers, a checkpoint that fits one shard is written unsharded.
   if (max_shard_bytes == 0 || total_bytes <= max_shard_bytes) {
-    write_safetensors(dir / add_variant(stem + ".safetensors", variant), tensors);
+    write_safetensors(dir / add_variant(stem + ".safetensors", variant), tensors, metadata);
     return;
   }
   write_sharded_safetensors(dir / add_variant(stem + ".safetensors.index.json", variant),
-                            variant.empty() ? stem : stem + "." + variant, tensors,
-                            max_shard_bytes);
+                            variant.empty() ? stem : stem + "." + variant, tensors, max_shard_bytes,
+                            metadata);
 }
 
 void ModelFolderWriter::write_file(const std::string& name, const std::string& file_name,

@@ -61,10 +61,9 @@ void write_safetensors(const std::filesystem::path& path, const NamedTensors& te
   write_file_atomically(path, {std::string_view(prefix, 8), bytes.header, bytes.data});
 }
 
-std::vector<std::filesystem::path> write_sharded_safetensors(const std::filesystem::path& index,
-                                                             const std::string& shard_stem,
-                                                             const NamedTensors& tensors,
-                                                             uint64_t max_shard_bytes) {
+std::vector<std::filesystem::path> write_sharded_safetensors(
+    const std::filesystem::path& index, const std::string& shard_stem, const NamedTensors& tensors,
+    uint64_t max_shard_bytes, const std::map<std::string, std::string>& metadata) {
   std::vector<NamedTensors> shards;
   uint64_t shard_bytes = 0;
   uint64_t total_bytes = 0;
@@ -84,7 +83,7 @@ std::vector<std::filesystem::path> write_sharded_safetensors(const std::filesyst
     const std::string file_name = shard_stem + "-" + five_digits(i + 1) + "-of-" +
                                   five_digits(shards.size()) + ".safetensors";
     paths.push_back(index.parent_path() / file_name);
-    write_safetensors(paths.back(), shards[i]);
+    write_safetensors(paths.back(), shards[i], metadata);
     for (const auto& [name, tensor] : shards[i])
       weight_map[name] = file_name;
   }

@@ -34,10 +34,10 @@ void write_safetensors(const std::filesystem::path& path, const NamedTensors& te
 // order, split into shards of at most `max_shard_bytes` (a larger tensor gets
 // a shard of its own) named `<shard_stem>-00001-of-00003.safetensors` in the
 // folder of `index`, then the index itself ({"metadata": {"total_size"},
-// "weight_map": {key: shard file}}). Returns the shard paths.
-std::vector<std::filesystem::path> write_sharded_safetensors(const std::filesystem::path& index,
-                                                             const std::string& shard_stem,
-                                                             const NamedTensors& tensors,
-                                                             uint64_t max_shard_bytes);
+// "weight_map": {key: shard file}}), each shard with `metadata`. Returns
+// the shard paths.
+std::vector<std::filesystem::path> write_sharded_safetensors(
+    const std::filesystem::path& index, const std::string& shard_stem, const NamedTensors& tensors,
+    uint64_t max_shard_bytes, const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace xdit::io
