@@ -118,7 +118,7 @@ void GenerationForm::buildModelGroup(QFormLayout* form) {
   for (const auto& name : pipelines::builtin_model_names())
     model_box_->addItem(QString::fromStdString(name));
   auto* browse = new QPushButton(tr("Folder…"));
-  browse->setToolTip(tr("Choose a diffusers pipeline folder (PixArt-α or PixArt-Σ)"));
+  browse->setToolTip(tr("Choose a diffusers pipeline folder (PixArt-α/Σ, SD3/SD3.5 or Flux.1)"));
   connect(browse, &QPushButton::clicked, this, &GenerationForm::browseModel);
   connect(model_box_, &QComboBox::activated, this,
           [this](int index) { chooseModel(model_box_->itemText(index)); });
@@ -168,7 +168,7 @@ void GenerationForm::buildImageGroup(QFormLayout* form) {
     const bool custom = bin.isEmpty();
     height_->setEnabled(custom);
     width_->setEnabled(custom);
-    binning_->setEnabled(custom);
+    binning_->setEnabled(custom && model_ && !model_->bins.empty());
     if (!custom) {
       height_->setValue(bin.height());
       width_->setValue(bin.width());
@@ -280,7 +280,11 @@ ImageSettings GenerationForm::settings() const {
   r.width = width_->value();
   r.use_resolution_binning = !height_->isEnabled() || binning_->isChecked();
   r.num_inference_steps = steps_->value();
-  r.guidance_scale = guidance_->value();
+  // The family's unused controls send nothing (the model's default).
+  const bool guided = !model_ || model_->guidance;
+  r.guidance_scale = guided ? std::optional<double>(guidance_->value()) : std::nullopt;
+  if (model_ && !model_->negative_prompt)
+    r.negative_prompt.clear();
   r.seed = static_cast<uint64_t>(seed_->value());
   return s;
 }
@@ -299,8 +303,8 @@ void GenerationForm::setSettings(const ImageSettings& s) {
   prompt_->setPlainText(r.prompts.empty() ? QString() : QString::fromStdString(r.prompts.front()));
   negative_prompt_->setText(QString::fromStdString(r.negative_prompt));
   steps_->setValue(static_cast<int>(r.num_inference_steps));
-  if (r.guidance_scale)
-    guidance_->setValue(*r.guidance_scale);
+  // Applied once the model is read, which otherwise sets its own default.
+  restored_guidance_ = r.guidance_scale;
   random_seed_->setChecked(false);
   seed_->setValue(static_cast<int>(std::min<uint64_t>(r.seed, INT_MAX)));
   cfg_->setChecked(p.cfg_degree == 2);
@@ -361,6 +365,12 @@ void GenerationForm::modelInspected() {
     rememberModel(QString::fromStdString(model_->spec));
     for (auto* side : {height_, width_})
       side->setSingleStep(static_cast<int>(model_->size_multiple));
+    // Only the controls the family reads: Flux has no negative prompt, and
+    // schnell no guidance scale at all.
+    negative_prompt_->setEnabled(model_->negative_prompt);
+    guidance_->setEnabled(model_->guidance);
+    guidance_->setValue(restored_guidance_.value_or(model_->default_guidance));
+    restored_guidance_.reset();
   } else {
     QStringList problems;
     for (const auto& problem : model_->problems)
@@ -396,7 +406,8 @@ void GenerationForm::fillResolutions() {
   const bool custom = selected == resolution_->count() - 1;
   height_->setEnabled(custom);
   width_->setEnabled(custom);
-  binning_->setEnabled(custom);
+  // Only PixArt has trained aspect ratios to snap to.
+  binning_->setEnabled(custom && model_ && !model_->bins.empty());
 }
 
 void GenerationForm::scheduleCheck() {

@@ -86,6 +86,8 @@ class GenerationForm : public QWidget {
   bool valid_ = false;
   QString error_;
   QString warning_;
+  // The guidance of settings being restored, until their model is read.
+  std::optional<double> restored_guidance_;
   int revision_ = 0;             // of the settings; a check of an older one is dropped
   int checked_revision_ = -1;    // being checked
   int completed_revision_ = -1;  // checked

@@ -7,22 +7,25 @@
 
 #include "io/model_folder.hpp"
 #include "models/autoencoder_kl.hpp"
-#include "models/pixart_transformer.hpp"
 #include "pipelines/builtin_models.hpp"
+#include "pipelines/dit_pipeline.hpp"
 
 namespace xdit::ui {
 namespace {
 
-// What DitPipeline::load reads, with the file that proves each present.
-struct Part {
-  const char* name;
-  bool has_weights;
-};
-constexpr Part kParts[] = {{"transformer", true},
-                           {"vae", true},
-                           {"text_encoder", true},
-                           {"tokenizer", false},
-                           {"scheduler", false}};
+// The components each kind of pipeline loads (SD3's T5 may be left out).
+std::vector<const char*> required_parts(pipelines::PipelineKind kind) {
+  std::vector<const char*> parts = {"transformer", "vae", "text_encoder", "tokenizer", "scheduler"};
+  if (kind == pipelines::PipelineKind::kSD3 || kind == pipelines::PipelineKind::kFlux) {
+    parts.push_back("text_encoder_2");
+    parts.push_back("tokenizer_2");
+  }
+  return parts;
+}
+
+// The files that prove a listed component present: the vocabulary of a
+// tokenizer, the weights of a model, the config of anything.
+void check_part(const io::ModelFolder& folder, const std::string& name, uintmax_t& bytes);
 
 uintmax_t folder_bytes(const std::filesystem::path& dir) {
   uintmax_t bytes = 0;
@@ -44,14 +47,6 @@ std::string human_bytes(uintmax_t bytes) {
   return text;
 }
 
-std::string family(const std::string& pipeline_class) {
-  if (pipeline_class == "PixArtAlphaPipeline")
-    return "PixArt-α";
-  if (pipeline_class == "PixArtSigmaPipeline")
-    return "PixArt-Σ";
-  return pipeline_class;
-}
-
 // Adds `what` failed to the problems instead of throwing.
 template <typename Fn>
 bool attempt(ModelInfo& info, Fn&& fn) {
@@ -61,6 +56,20 @@ bool attempt(ModelInfo& info, Fn&& fn) {
   } catch (const std::exception& e) {
     info.problems.emplace_back(e.what());
     return false;
+  }
+}
+
+void check_part(const io::ModelFolder& folder, const std::string& name, uintmax_t& bytes) {
+  folder.config(name);
+  const io::Component& part = folder.component(name);
+  if (part.kind() == io::ComponentKind::kTokenizer) {
+    const bool clip = part.class_name.rfind("CLIPTokenizer", 0) == 0;
+    for (const char* file : clip ? std::vector<const char*>{"vocab.json", "merges.txt"}
+                                 : std::vector<const char*>{"spiece.model"})
+      folder.file(name, file);
+  } else if (part.kind() == io::ComponentKind::kModel) {
+    folder.weights_file(name);
+    bytes += folder_bytes(folder.directory(name));
   }
 }
 
@@ -75,43 +84,41 @@ ModelInfo inspect_model(const std::string& spec) {
   if (!attempt(info, [&] { folder.emplace(info.folder); }))
     return info;
   info.pipeline_class = folder->class_name();
-  if (info.pipeline_class != "PixArtAlphaPipeline" &&
-      info.pipeline_class != "PixArtSigmaPipeline") {
-    info.problems.push_back(info.folder.string() + " holds a " + info.pipeline_class +
-                            ": only PixArtAlphaPipeline and PixArtSigmaPipeline run here yet");
-  }
+  if (!attempt(info, [&] { info.kind = pipelines::pipeline_kind(*folder); }))
+    return info;
   uintmax_t bytes = 0;
-  for (const Part& part : kParts) {
-    if (!folder->has(part.name)) {
-      info.problems.push_back(std::string("model_index.json lists no ") + part.name);
-      continue;
-    }
-    attempt(info, [&] {
-      folder->config(part.name);
-      if (part.has_weights) {
-        folder->weights_file(part.name);
-        bytes += folder_bytes(folder->directory(part.name));
-      } else if (std::string(part.name) == "tokenizer") {
-        folder->file(part.name, "spiece.model");
-      }
-    });
+  for (const char* part : required_parts(info.kind)) {
+    if (!folder->has(part) || folder->component(part).is_null())
+      info.problems.push_back(std::string("model_index.json lists no ") + part);
+  }
+  for (const io::Component& part : folder->components()) {
+    if (!part.is_null())
+      attempt(info, [&] { check_part(*folder, part.name, bytes); });
   }
   if (!info.usable())
     return info;
-  models::PixArtConfig transformer;
+  pipelines::TransformerFacts facts;
   int64_t factor = 8;
   const bool configs_read = attempt(info, [&] {
-    transformer = models::PixArtConfig::from_config(folder->config("transformer"));
+    facts = pipelines::transformer_facts(*folder);
     factor = models::AutoencoderKLConfig::from_config(folder->config("vae")).spatial_scale();
   });
   if (!configs_read)
     return info;
-  info.default_side = transformer.sample_size * factor;
-  info.size_multiple = factor * transformer.patch_size;
-  info.bins = pipelines::aspect_ratio_bins(transformer.sample_size);
-  info.summary = family(info.pipeline_class) + ": " + std::to_string(transformer.num_layers) +
-                 " layers × " + std::to_string(transformer.num_attention_heads) + " heads, " +
-                 std::to_string(info.default_side) + " px, weights " + human_bytes(bytes);
+  info.default_side = facts.sample_size * factor;
+  info.size_multiple = factor * facts.patch_size;
+  if (facts.family == models::DitFamily::kPixArt)
+    info.bins = pipelines::aspect_ratio_bins(facts.sample_size);
+  const bool flux = info.kind == pipelines::PipelineKind::kFlux;
+  info.negative_prompt = !flux;
+  info.guidance = !flux || facts.guidance_distilled;
+  info.default_guidance = pipelines::guidance_scale({}, facts);
+  std::string kind = pipelines::display_name(info.kind);
+  if (flux)
+    kind += facts.guidance_distilled ? " (guidance-distilled)" : " (no guidance)";
+  info.summary = kind + ": " + std::to_string(facts.num_layers) + " layers × " +
+                 std::to_string(facts.heads) + " heads, " + std::to_string(info.default_side) +
+                 " px, weights " + human_bytes(bytes);
   return info;
 }
 

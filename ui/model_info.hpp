@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "pipelines/prompt_encoder.hpp"
 #include "pipelines/resolution_bins.hpp"
 
 namespace xdit::ui {
@@ -17,18 +18,25 @@ namespace xdit::ui {
 struct ModelInfo {
   std::string spec;              // as chosen: builtin:tiny-pixart or a folder
   std::filesystem::path folder;  // resolved; empty when it could not be
-  std::string pipeline_class;    // PixArtAlphaPipeline, ...
-  std::string summary;           // one line: kind, layers, heads, base size, weights size
-  int64_t default_side = 0;      // the base resolution in pixels
-  int64_t size_multiple = 16;    // height and width must be multiples of it
+  std::string pipeline_class;    // PixArtAlphaPipeline, StableDiffusion3Pipeline, ...
+  pipelines::PipelineKind kind = pipelines::PipelineKind::kPixArtAlpha;
+  std::string summary;  // one line: kind, layers, heads, base size, weights size
+  // The controls that apply: a negative prompt and a guidance scale drive
+  // classifier-free guidance (PixArt, SD3); a guidance-distilled model
+  // (Flux dev) takes the scale alone; Flux schnell takes neither.
+  bool negative_prompt = true;
+  bool guidance = true;
+  double default_guidance = 4.5;
+  int64_t default_side = 0;                     // the base resolution in pixels
+  int64_t size_multiple = 16;                   // height and width must be multiples of it
   std::vector<pipelines::AspectRatioBin> bins;  // the trained aspect ratios (may be empty)
   std::vector<std::string> problems;            // empty: the model can be loaded
 
   bool usable() const { return problems.empty(); }
 };
 
-// Resolves `spec`, then checks every component a PixArt pipeline loads:
-// listed, its folder and config readable, weights (or vocabulary) present.
+// Resolves `spec`, then checks every component its pipeline loads: listed,
+// its folder and config readable, weights (or vocabulary) present.
 // Never throws: each failure is one line of `problems`.
 ModelInfo inspect_model(const std::string& spec);
 

@@ -115,8 +115,8 @@ QString settings_summary(const RunRecord& record) {
                       .arg(record.spec.world_size == 1 ? "" : "s");
   if (!degrees.isEmpty())
     ranks += QStringLiteral(" (") + degrees.join(QStringLiteral(", ")) + QStringLiteral(")");
-  const QString guidance = r.guidance_scale ? QString::number(*r.guidance_scale)
-                                            : QStringLiteral("model's default");
+  const QString guidance =
+      r.guidance_scale ? QString::number(*r.guidance_scale) : QStringLiteral("model's default");
   return QStringLiteral("%1, %2 steps, guidance %3, seed %4, %5")
       .arg(size)
       .arg(r.num_inference_steps)

@@ -42,8 +42,7 @@ SettingsCheck check_settings(const ModelInfo& model, const workers::GroupSpec& s
   }
   try {
     const io::ModelFolder folder(model.folder, spec.variant);
-    parallel::validate(spec.parallel, spec.world_size,
-                       pipelines::model_facts(folder, request));
+    parallel::validate(spec.parallel, spec.world_size, pipelines::model_facts(folder, request));
   } catch (const std::exception& e) {
     check.error = e.what();
     return check;

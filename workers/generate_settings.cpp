@@ -61,7 +61,8 @@ void add_generate_flags(CLI::App& command, GenerateSettings& settings) {
   auto& group = settings.group;
   command
       .add_option("--model", group.model,
-                  "diffusers pipeline folder, or builtin:tiny-pixart (no download)")
+                  "diffusers pipeline folder (PixArt-α/Σ, SD3/SD3.5, Flux.1), or a built-in "
+                  "one with no download: builtin:tiny-pixart, builtin:tiny-sd3, builtin:tiny-flux")
       ->capture_default_str();
   command.add_option("--prompt", request.prompts, "Prompt(s); one image batch row each")
       ->required();

@@ -156,8 +156,7 @@ void Launcher::wait_ready(const GroupCallbacks& callbacks) {
 GroupResult Launcher::generate(const pipelines::GenerationRequest& request,
                                const GroupCallbacks& callbacks, int64_t preview_every) {
   if (running_) {
-    parallel::validate(spec_.parallel, spec_.world_size,
-                       pipelines::model_facts(folder_, request));
+    parallel::validate(spec_.parallel, spec_.world_size, pipelines::model_facts(folder_, request));
   }
   wait_ready(callbacks);
   const int64_t id = ++next_request_id_;

@@ -14,7 +14,6 @@
 
 #include "core/error.hpp"
 #include "io/model_folder.hpp"
-#include "models/pixart_transformer.hpp"
 #include "pipelines/dit_pipeline.hpp"
 #include "workers/launcher.hpp"
 
@@ -50,7 +49,9 @@ std::vector<MethodCase> make_cases() {
   };
   Config cfg;
   cfg.cfg_degree = 2;
-  cases.push_back(row("method_cfg2", "cfg 2", ParallelMethod::kCfg, cfg));
+  MethodCase cfg_row = row("method_cfg2", "cfg 2", ParallelMethod::kCfg, cfg);
+  cfg_row.may_be_unavailable = true;  // a guidance-distilled model (Flux dev) has one branch
+  cases.push_back(cfg_row);
   Config ulysses;
   ulysses.ulysses_degree = 2;
   cases.push_back(row("method_ulysses2", "ulysses 2", ParallelMethod::kUlysses, ulysses));
@@ -65,31 +66,33 @@ std::vector<MethodCase> make_cases() {
   MethodCase data_row = row("method_data2", "data 2 (2 images)", ParallelMethod::kData, data);
   data_row.images = 2;
   cases.push_back(data_row);
-  // Issue 4: stale activations after one synchronous warm-up step.
+  // Stale activations after one synchronous warm-up step.
   Config pipefusion;
   pipefusion.pipefusion_degree = 2;
   pipefusion.num_pipeline_patch = 4;
   MethodCase pipefusion_row =
       row("method_pipefusion2", "pipefusion 2, 4 patches", ParallelMethod::kPipeFusion, pipefusion);
-  pipefusion_row.may_be_unavailable = true;
   cases.push_back(pipefusion_row);
   Config distrifusion;
   distrifusion.distrifusion_degree = 2;
   MethodCase distrifusion_row =
       row("method_distrifusion2", "distrifusion 2", ParallelMethod::kDistriFusion, distrifusion);
-  distrifusion_row.may_be_unavailable = true;
   cases.push_back(distrifusion_row);
   return cases;
 }
 
-pipelines::GenerationRequest make_request(const MethodCase& c, int64_t steps, uint64_t seed) {
+// `text_tokens`: an MMDiT's T5 length, unset for the model's default.
+pipelines::GenerationRequest make_request(const MethodCase& c, int64_t steps, uint64_t seed,
+                                          std::optional<int64_t> text_tokens) {
   pipelines::GenerationRequest request;
   request.prompts = {"a lighthouse on a cliff at dawn"};
   request.images_per_prompt = c.images;
   request.num_inference_steps = steps;
   request.seed = seed;
-  request.height = 0;  // the model's own size: 512 px for the bench model
-  request.width = 0;
+  // 512 px: the bench models' own size (1024 image tokens).
+  request.height = 512;
+  request.width = 512;
+  request.max_sequence_length = text_tokens;
   request.use_resolution_binning = false;
   request.decode = false;  // the VAE is not what is compared
   return request;
@@ -187,11 +190,18 @@ Measurement measure(const MethodCase& c, const MethodBenchSettings& settings,
   };
   group.wait_ready(ready);
 
+  // An MMDiT's text stream scaled with the image: Flux.1 at 1024 px carries
+  // 512 T5 tokens beside 4096 image tokens, so 128 beside these 1024.
+  const io::ModelFolder folder(group.spec().model);
+  const std::optional<int64_t> text_tokens =
+      pipelines::pipeline_kind(folder) == pipelines::PipelineKind::kFlux
+          ? std::optional<int64_t>(128)
+          : std::nullopt;
   for (int i = 0; i < settings.warmup_requests; ++i)
-    group.generate(make_request(c, settings.warmup_steps, settings.seed));
+    group.generate(make_request(c, settings.warmup_steps, settings.seed, text_tokens));
 
   const int64_t steps = settings.counted_steps + 1;
-  const pipelines::GenerationRequest request = make_request(c, steps, settings.seed);
+  const pipelines::GenerationRequest request = make_request(c, steps, settings.seed, text_tokens);
   std::vector<std::vector<double>> sent(ranks), wait(ranks);
   GroupCallbacks timed;
   timed.on_progress = [&](const ProgressMessage& message) {
@@ -225,17 +235,19 @@ Measurement measure(const MethodCase& c, const MethodBenchSettings& settings,
     m.peak_rss_bytes.push_back(static_cast<double>(metrics.memory.peak_rss_bytes));
   }
 
-  const io::ModelFolder folder(group.spec().model);
-  const auto config = models::PixArtConfig::from_config(folder.config("transformer"));
-  m.shape = bench::pixart_step_shape(
-      config, pipelines::model_facts(folder, request), c.parallel.data_degree,
+  m.shape = bench::step_shape(
+      pipelines::transformer_facts(folder), pipelines::model_facts(folder, request),
+      pipelines::text_stream_tokens(folder, request), c.parallel.pipeline_patches(),
+      c.parallel.data_degree,
       static_cast<int64_t>(c10::elementSize(spec.pipeline_options().dtype)));
   return m;
 }
 
 std::string shape_text(const bench::StepShape& s) {
   return std::to_string(s.layers) + " layers × " + std::to_string(s.hidden) + ", " +
-         std::to_string(s.tokens) + " tokens, model batch " + std::to_string(s.batch);
+         std::to_string(s.tokens) + " tokens" +
+         (s.text_tokens > 0 ? " + " + std::to_string(s.text_tokens) + " text" : "") +
+         ", model batch " + std::to_string(s.batch);
 }
 
 std::string group_text(const MethodCase& c) {

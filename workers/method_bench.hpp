@@ -1,7 +1,8 @@
 #pragma once
 // `xdit bench --cases methods`: the serial engine and each parallel method
 // on 2 ranks, each row on a fresh worker group (real xdit-worker processes)
-// running the built-in bench model. Per row: seconds per step, speedup over
+// running a built-in bench model (builtin:bench-pixart, or builtin:bench-flux
+// for the MMDiT family). Per row: seconds per step, speedup over
 // the serial baseline measured in the same run, bytes sent per rank per step
 // next to the cost model (bench/comm_model.hpp), the transformer's parameter
 // bytes per rank and each rank's peak memory; and the cores the group got
@@ -33,8 +34,8 @@ struct MethodCase {
   int world_size = 1;
   int threads_per_worker = 1;  // one rank per core gets one thread
   int64_t images = 1;          // of the request; data parallel splits them
-  // Issue 4's methods: reported as skipped, with the workers' reason, while
-  // the engine refuses them.
+  // A method the model may refuse (CFG on a guidance-distilled model):
+  // reported as skipped, with the workers' reason.
   bool may_be_unavailable = false;
 };
 

@@ -43,8 +43,8 @@ RankWorker::RankWorker(const RankEnvironment& environment, const GroupSpec& spec
     gpu_index_ = target.device.index();
   comm_ = std::make_unique<parallel::Communicator>(rendezvous, mesh);
   const io::ModelFolder folder(spec.model, spec.variant);
-  pipeline_ = std::make_unique<pipelines::DitPipeline>(pipelines::DitPipeline::load(
-      folder, spec.pipeline_options(environment.local_rank), *comm_));
+  pipeline_ = std::make_unique<pipelines::DitPipeline>(
+      pipelines::DitPipeline::load(folder, spec.pipeline_options(environment.local_rank), *comm_));
   load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   spdlog::info("loaded {} in {:.2f} s", folder.root().string(), load_seconds_);
 }

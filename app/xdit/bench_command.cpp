@@ -39,6 +39,7 @@ struct BenchOptions {
   bool list = false;
   std::optional<std::string> json_path;
   std::string device = "cpu";  // cuda: the GPU cases instead of the CPU ones
+  std::string methods_model = workers::MethodBenchSettings{}.model;
 };
 
 std::string cpu_model() {
@@ -127,6 +128,7 @@ void run_methods(const BenchOptions& options, const std::vector<std::string>& na
   settings.warmup_requests = options.settings.warmup;
   settings.counted_steps = options.settings.repeats;
   settings.seed = options.settings.seed;
+  settings.model = options.methods_model;
   std::printf(
       "parallel methods on %s, each row on a fresh worker group: %d warm-up request(s) of %lld "
       "steps, then one of %lld steps whose first is not counted; s/step is the median of the "
@@ -261,6 +263,11 @@ CommandRunner add_bench_command(CLI::App& app) {
                    "1024 and 2048 px on the first visible GPU")
       ->capture_default_str();
   command->add_option("--json", options->json_path, "Also write the figures as JSON to this file");
+  command
+      ->add_option("--model", options->methods_model,
+                   "The model of the method_* cases: builtin:bench-pixart, builtin:bench-flux "
+                   "(a Flux-shaped MMDiT), or a diffusers folder")
+      ->capture_default_str();
   return [options] { return run_bench(*options); };
 }
 

@@ -9,7 +9,9 @@
 #include "xdit/commands.hpp"
 
 int main(int argc, char** argv) {
-  CLI::App app{"xdit: hybrid-parallel Diffusion Transformer inference (PixArt-α/Σ)", "xdit"};
+  CLI::App app{
+      "xdit: hybrid-parallel Diffusion Transformer inference (PixArt-α/Σ, SD3/SD3.5, Flux.1)",
+      "xdit"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "xdit 0.1.0");
   std::map<CLI::App*, xdit::app::CommandRunner> runners;
@@ -26,7 +28,8 @@ int main(int argc, char** argv) {
   }
   try {
     for (const auto& [command, run] : runners) {
-      if (command->parsed()) return run();
+      if (command->parsed())
+        return run();
     }
   } catch (const xdit::Error& e) {
     std::fprintf(stderr, "xdit: error: %s\n", e.what());

@@ -20,14 +20,16 @@ void ProgressBar::update(int64_t done, int64_t total) {
   const int filled = total > 0 ? static_cast<int>(kWidth * done / total) : kWidth;
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(kWidth, '.');
-  std::fprintf(stderr, "%s%s step %lld/%lld [%s] %.2f s/step, ETA %.1f s%s", interactive_ ? "\r" : "",
-               label_.c_str(), static_cast<long long>(done), static_cast<long long>(total),
-               bar.c_str(), per_step, eta, interactive_ ? "\x1b[K" : "\n");
+  std::fprintf(stderr, "%s%s step %lld/%lld [%s] %.2f s/step, ETA %.1f s%s",
+               interactive_ ? "\r" : "", label_.c_str(), static_cast<long long>(done),
+               static_cast<long long>(total), bar.c_str(), per_step, eta,
+               interactive_ ? "\x1b[K" : "\n");
   std::fflush(stderr);
 }
 
 void ProgressBar::finish() {
-  if (interactive_ && !finished_) std::fprintf(stderr, "\n");
+  if (interactive_ && !finished_)
+    std::fprintf(stderr, "\n");
   finished_ = true;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // What each parallel method must send per denoising step, per rank: the cost
-// model of issue 4's table made exact for a PixArt step, so that `xdit bench`
-// prints the bytes a method sent next to what it has to send
+// model of issue 4's table made exact for a step of any DiT this engine runs
+// (PixArt; SD3 and Flux, whose text stream adds its own terms), so that
+// `xdit bench` prints the bytes a method sent next to what it has to send
 // (measured / theory ≈ 1: no more traffic than the method needs).
 //
 // Units are those of parallel::CommStats: logical payload bytes sent by one
@@ -10,14 +11,17 @@
 // all-to-all as every chunk but the one kept. Notation: p image tokens of one
 // image, hs the transformer's width, L its layers, N the method's degree, B
 // the model batch the method's ranks share (images × 2 with guidance), E the
-// element size (4 in float32), f = (N-1)/N.
+// element size (4 in float32), f = (N-1)/N; for an MMDiT, Lt the text
+// stream's tokens, A the attentions per step over the image (L, plus SD3.5's
+// dual ones), J those joined by the text, R and Rt the row-parallel
+// projections per step of image and of text tokens, M PipeFusion's patches.
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-#include "models/pixart_transformer.hpp"
 #include "parallel/parallel_config.hpp"
+#include "pipelines/dit_pipeline.hpp"
 
 namespace xdit::bench {
 
@@ -35,13 +39,19 @@ enum class ParallelMethod {
 // "serial", "cfg", "data", "ulysses", "ring", "tensor", "pipefusion", "distrifusion".
 std::string_view method_name(ParallelMethod method);
 
-// One denoising step of a PixArt transformer, as the cost model needs it.
+// One denoising step of a DiT, as the cost model needs it.
 struct StepShape {
-  int64_t tokens = 0;  // p: image tokens of one image
-  int64_t hidden = 0;  // hs: heads × head_dim
-  int64_t layers = 0;  // L
-  int64_t batch = 1;   // B: images of one data rank, × 2 with guidance
-  int64_t images = 1;  // images of one data rank (guidance combined)
+  int64_t tokens = 0;              // p: image tokens of one image
+  int64_t hidden = 0;              // hs: heads × head_dim
+  int64_t layers = 0;              // L
+  int64_t text_tokens = 0;         // Lt (0: the text is only cross-attended)
+  int64_t attentions = 0;          // A
+  int64_t joint_attentions = 0;    // J
+  int64_t image_partial_sums = 0;  // R
+  int64_t text_partial_sums = 0;   // Rt
+  int64_t patches = 1;             // M
+  int64_t batch = 1;               // B: images of one data rank, × 2 with guidance
+  int64_t images = 1;              // images of one data rank (guidance combined)
   // Values per token of the noise prediction and of the latents (patch² ×
   // in_channels), and of the output layer's patches (patch² × out_channels).
   int64_t noise_values = 0;
@@ -49,10 +59,13 @@ struct StepShape {
   int64_t element_bytes = 4;  // E
 };
 
-// The step of `config` for a request with the model facts `facts` (its
-// latent grid, images and guidance), split over `data_degree` data ranks.
-StepShape pixart_step_shape(const models::PixArtConfig& config, const parallel::ModelFacts& facts,
-                            int data_degree = 1, int64_t element_bytes = 4);
+// The step of a transformer with `model`'s facts for a request with the
+// model facts `facts` (its latent grid, images and guidance) and
+// `text_tokens` in the text stream, split over `data_degree` data ranks,
+// PipeFusion (if any) in `patches` patches.
+StepShape step_shape(const pipelines::TransformerFacts& model, const parallel::ModelFacts& facts,
+                     int64_t text_tokens = 0, int patches = 1, int data_degree = 1,
+                     int64_t element_bytes = 4);
 
 struct CommEstimate {
   double bytes = 0;     // sent per rank per step (mean over the method's ranks)

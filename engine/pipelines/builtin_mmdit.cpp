@@ -47,19 +47,24 @@ void write_tiny_sd3(const std::filesystem::path& folder) {
 }
 
 void write_tiny_flux(const std::filesystem::path& folder) {
+  write_builtin_flux(folder, kTinyFluxShape);
+}
+
+void write_builtin_flux(const std::filesystem::path& folder, const BuiltinFluxShape& shape) {
   constexpr int64_t kTextWidth = 64;
   constexpr int64_t kClipWidth = 32;
+  const int64_t position_axis = (shape.attention_head_dim - shape.rope_axis) / 2;
   const Json transformer = {{"_class_name", "FluxTransformer2DModel"},
                             {"patch_size", 1},
                             {"in_channels", 64},
-                            {"num_layers", 2},
-                            {"num_single_layers", 4},
-                            {"attention_head_dim", 24},
-                            {"num_attention_heads", 4},
+                            {"num_layers", shape.num_layers},
+                            {"num_single_layers", shape.num_single_layers},
+                            {"attention_head_dim", shape.attention_head_dim},
+                            {"num_attention_heads", shape.num_attention_heads},
                             {"joint_attention_dim", kTextWidth},
                             {"pooled_projection_dim", kClipWidth},
                             {"guidance_embeds", true},
-                            {"axes_dims_rope", {4, 10, 10}}};
+                            {"axes_dims_rope", {shape.rope_axis, position_axis, position_axis}}};
   io::ModelFolderWriter writer(folder, "FluxPipeline");
   builtin::write_clip(writer, "tokenizer", "text_encoder", kClipWidth, false, kClipWidth,
                       "<|endoftext|>");

@@ -35,12 +35,17 @@ void write_bench_pixart(const std::filesystem::path& folder) {
   write_builtin_pixart(folder, kBenchPixArtShape);
 }
 
-constexpr std::array<BuiltinModel, 4> kBuiltinModels = {{
+void write_bench_flux(const std::filesystem::path& folder) {
+  write_builtin_flux(folder, kBenchFluxShape);
+}
+
+constexpr std::array<BuiltinModel, 5> kBuiltinModels = {{
     // Small enough for a 20-step image in seconds on one core.
-    {"builtin:tiny-pixart", "tiny-pixart-v1", write_tiny_pixart},
-    {"builtin:bench-pixart", "bench-pixart-v1", write_bench_pixart},
+    {"builtin:tiny-pixart", "tiny-pixart-v2", write_tiny_pixart},
+    {"builtin:bench-pixart", "bench-pixart-v2", write_bench_pixart},
     {"builtin:tiny-sd3", "tiny-sd3-v1", write_tiny_sd3},
     {"builtin:tiny-flux", "tiny-flux-v1", write_tiny_flux},
+    {"builtin:bench-flux", "bench-flux-v1", write_bench_flux},
 }};
 
 // A PixArt-α-architecture transformer (learned sigma, no size conditions

@@ -55,9 +55,24 @@ inline constexpr BuiltinPixArtShape kBenchPixArtShape{12, 6, 64, 64};
 void write_builtin_pixart(const std::filesystem::path& folder, const BuiltinPixArtShape& shape);
 // Writes builtin:tiny-pixart into `folder` (which must not exist).
 void write_tiny_pixart(const std::filesystem::path& folder);
-// Writes builtin:tiny-sd3 / builtin:tiny-flux into `folder` (which must not
-// exist).
+// Writes builtin:tiny-sd3 into `folder` (which must not exist).
 void write_tiny_sd3(const std::filesystem::path& folder);
+
+// The transformer of a built-in Flux; the rest is the same for all of them.
+struct BuiltinFluxShape {
+  int64_t num_layers = 2;  // double-stream blocks
+  int64_t num_single_layers = 4;
+  int64_t num_attention_heads = 4;
+  int64_t attention_head_dim = 24;
+  int64_t rope_axis = 4;  // the first rotary axis; the two others share the rest
+};
+// builtin:tiny-flux: 2 double + 4 single blocks, 4 heads × 24.
+inline constexpr BuiltinFluxShape kTinyFluxShape{};
+// builtin:bench-flux: 3 double + 6 single blocks (Flux.1's 1 : 2), 6 heads × 64,
+// for `xdit bench --cases methods --model builtin:bench-flux`.
+inline constexpr BuiltinFluxShape kBenchFluxShape{3, 6, 6, 64, 8};
+
+void write_builtin_flux(const std::filesystem::path& folder, const BuiltinFluxShape& shape);
 void write_tiny_flux(const std::filesystem::path& folder);
 
 }  // namespace xdit::pipelines

@@ -176,6 +176,9 @@ TransformerFacts transformer_facts(const io::ModelFolder& folder) {
       facts.num_layers = c.num_layers;
       facts.size_conditions = c.use_additional_conditions;
       facts.learned_sigma = c.out_channels == 2 * c.in_channels;
+      facts.attentions = c.num_layers;
+      // Self-attention out, cross-attention out, feed-forward out.
+      facts.image_partial_sums = 3 * c.num_layers;
       break;
     }
     case models::DitFamily::kSD3: {
@@ -187,6 +190,13 @@ TransformerFacts transformer_facts(const io::ModelFolder& folder) {
       facts.inner_dim = c.inner_dim();
       facts.num_layers = c.num_layers;
       facts.text_width = c.joint_attention_dim;
+      const auto duals = static_cast<int64_t>(c.dual_attention_layers.size());
+      facts.attentions = c.num_layers + duals;
+      facts.joint_attentions = c.num_layers;
+      // Attention out and MLP out of each stream (the last block's text
+      // has neither), and each dual attention's out.
+      facts.image_partial_sums = 2 * c.num_layers + duals;
+      facts.text_partial_sums = 2 * (c.num_layers - 1);
       break;
     }
     case models::DitFamily::kFlux: {
@@ -199,6 +209,12 @@ TransformerFacts transformer_facts(const io::ModelFolder& folder) {
       facts.num_layers = c.num_layers + c.num_single_layers;
       facts.text_width = c.joint_attention_dim;
       facts.guidance_distilled = c.guidance_embeds;
+      facts.attentions = facts.num_layers;
+      facts.joint_attentions = facts.num_layers;
+      // Double blocks: attention out and MLP out per stream; single blocks:
+      // their one output projection, of both kinds of token.
+      facts.image_partial_sums = 2 * c.num_layers + c.num_single_layers;
+      facts.text_partial_sums = facts.image_partial_sums;
       break;
     }
   }
@@ -225,6 +241,21 @@ parallel::ModelFacts model_facts(const io::ModelFolder& folder, const Generation
   const int64_t factor =
       models::AutoencoderKLConfig::from_config(folder.config("vae")).spatial_scale();
   return parallel_facts(facts, factor, plan_size(request, facts, factor), request);
+}
+
+int64_t text_stream_tokens(const io::ModelFolder& folder, const GenerationRequest& request) {
+  const PipelineKind kind = pipeline_kind(folder);
+  const int64_t length = request.max_sequence_length.value_or(default_max_sequence_length(kind));
+  switch (kind) {
+    case PipelineKind::kSD3: {
+      const bool t5 = folder.has("text_encoder_3") && !folder.component("text_encoder_3").is_null();
+      return ClipPromptEncoder::kMaxLength + (t5 ? length : ClipPromptEncoder::kMaxLength);
+    }
+    case PipelineKind::kFlux:
+      return length;
+    default:
+      return 0;
+  }
 }
 
 DitPipeline::DitPipeline() = default;

@@ -69,10 +69,20 @@ struct TransformerFacts {
   bool guidance_distilled = false;  // Flux dev: the scale is an input
   bool size_conditions = false;     // PixArt-α 1024 px: resolution and aspect ratio
   bool learned_sigma = false;       // out_channels = 2 × latent: the variance follows
+  // What one step does, for the cost model of the parallel methods:
+  int64_t attentions = 1;          // attention calls over the image tokens (SD3.5: dual too)
+  int64_t joint_attentions = 0;    // of them, joined by the text stream
+  int64_t image_partial_sums = 0;  // row-parallel projections of the image tokens
+  int64_t text_partial_sums = 0;   // ... and of the text stream's tokens
 };
 
 // Reads the folder's transformer config; ConfigError naming the file.
 TransformerFacts transformer_facts(const io::ModelFolder& folder);
+
+// Tokens of the text stream an MMDiT carries beside the image's for
+// `request` (SD3: CLIP's 77 and T5's, Flux: T5's); 0 for PixArt, whose text
+// is only cross-attended.
+int64_t text_stream_tokens(const io::ModelFolder& folder, const GenerationRequest& request);
 
 // The size a request is denoised at, after the defaults and binning.
 struct ImageSize {

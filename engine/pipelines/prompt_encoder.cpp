@@ -13,7 +13,7 @@ class PixArtPromptEncoder final : public PromptEncoder {
   PixArtPromptEncoder(const io::ModelFolder& folder, PipelineKind kind,
                       const EncoderPlacement& placement)
       : t5_(folder, "tokenizer", "text_encoder", placement),
-        max_length_(kind == PipelineKind::kPixArtSigma ? 300 : 120) {}
+        max_length_(pipelines::default_max_sequence_length(kind)) {}
 
   models::DitInputs encode(const std::vector<std::string>& texts,
                            int64_t max_sequence_length) const override {
@@ -68,7 +68,9 @@ class SD3PromptEncoder final : public PromptEncoder {
     inputs.pooled_text = at::cat({l.text_embeds, g.text_embeds}, -1);
     return inputs;
   }
-  int64_t default_max_sequence_length() const override { return 256; }
+  int64_t default_max_sequence_length() const override {
+    return pipelines::default_max_sequence_length(PipelineKind::kSD3);
+  }
 
  private:
   ClipPromptEncoder clip_l_;
@@ -90,7 +92,9 @@ class FluxPromptEncoder final : public PromptEncoder {
     inputs.pooled_text = clip_.encode(texts).pooled;
     return inputs;
   }
-  int64_t default_max_sequence_length() const override { return 512; }
+  int64_t default_max_sequence_length() const override {
+    return pipelines::default_max_sequence_length(PipelineKind::kFlux);
+  }
 
  private:
   ClipPromptEncoder clip_;
@@ -113,6 +117,20 @@ PipelineKind pipeline_kind(const io::ModelFolder& folder) {
                     "is '" + name +
                         "'; this engine runs PixArtAlphaPipeline, PixArtSigmaPipeline, "
                         "StableDiffusion3Pipeline and FluxPipeline folders");
+}
+
+int64_t default_max_sequence_length(PipelineKind kind) {
+  switch (kind) {
+    case PipelineKind::kPixArtAlpha:
+      return 120;
+    case PipelineKind::kPixArtSigma:
+      return 300;
+    case PipelineKind::kSD3:
+      return 256;
+    case PipelineKind::kFlux:
+      return 512;
+  }
+  return 120;
 }
 
 const char* display_name(PipelineKind kind) {

@@ -37,6 +37,10 @@ class PromptEncoder {
   virtual int64_t default_max_sequence_length() const = 0;
 };
 
+// Text tokens when the request does not say (diffusers' defaults): PixArt-α
+// 120, PixArt-Σ 300, SD3 256, Flux 512.
+int64_t default_max_sequence_length(PipelineKind kind);
+
 // The encoders of a folder of `kind`. `joint_attention_dim`: the width the
 // transformer takes its text at (SD3 pads CLIP's states to it).
 std::unique_ptr<PromptEncoder> load_prompt_encoder(const io::ModelFolder& folder, PipelineKind kind,

@@ -9,20 +9,25 @@ namespace {
 
 // The bench model's step (builtin:bench-pixart at 512 px, one image with
 // guidance): p = 1024 tokens, hs = 384, L = 12, B = 2, float32.
+pipelines::TransformerFacts bench_pixart() {
+  pipelines::TransformerFacts model;
+  model.inner_dim = 384;
+  model.num_layers = 12;
+  model.latent_channels = 4;
+  model.patch_size = 2;
+  model.learned_sigma = true;
+  model.attentions = 12;
+  model.image_partial_sums = 3 * 12;
+  return model;
+}
+
 StepShape bench_step() {
-  models::PixArtConfig config;
-  config.num_attention_heads = 6;
-  config.attention_head_dim = 64;
-  config.num_layers = 12;
-  config.in_channels = 4;
-  config.out_channels = 8;
-  config.patch_size = 2;
   parallel::ModelFacts facts;
   facts.latent_rows = 32;
   facts.latent_cols = 32;
   facts.batch = 1;
   facts.guidance = true;
-  return pixart_step_shape(config, facts);
+  return step_shape(bench_pixart(), facts);
 }
 
 // B·p·hs·L·E of the bench step.
@@ -88,17 +93,48 @@ TEST(CommModel, IssueTableLeadingTerms) {
 }
 
 TEST(CommModel, DataRanksShareTheBatch) {
-  models::PixArtConfig config;
   parallel::ModelFacts facts;
   facts.latent_rows = 4;
   facts.latent_cols = 6;
   facts.batch = 4;
   facts.guidance = false;
-  const StepShape s = pixart_step_shape(config, facts, 2);
+  const StepShape s = step_shape(bench_pixart(), facts, 0, 1, 2);
   EXPECT_EQ(s.tokens, 24);
   EXPECT_EQ(s.images, 2);
   EXPECT_EQ(s.batch, 2);
-  EXPECT_THROW(pixart_step_shape(config, facts, 3), UsageError);
+  EXPECT_THROW(step_shape(bench_pixart(), facts, 0, 1, 3), UsageError);
+}
+
+// A Flux-like step: 2 double and 4 single blocks 96 wide, 8 × 8 image
+// tokens, 16 text tokens, one image, no second branch. The text stream adds
+// its own terms where a method moves it.
+TEST(CommModel, TheTextStreamOfAnMMDiT) {
+  pipelines::TransformerFacts flux;
+  flux.inner_dim = 96;
+  flux.num_layers = 6;
+  flux.latent_channels = 16;
+  flux.patch_size = 2;
+  flux.attentions = 6;
+  flux.joint_attentions = 6;
+  flux.image_partial_sums = 2 * 2 + 4;
+  flux.text_partial_sums = 2 * 2 + 4;
+  parallel::ModelFacts facts;
+  facts.latent_rows = 8;
+  facts.latent_cols = 8;
+  const StepShape s = step_shape(flux, facts, 16, 4);
+  const auto bytes = [&](ParallelMethod m) { return method_bytes_per_step(m, s, 2).bytes; };
+  const double image = 64.0 * 96 * 4;  // [1, 64, 96] float32
+  const double text = 16.0 * 96 * 4;   // [1, 16, 96]
+  const double output = 64.0 * 64 * 4 / 2;
+  // Image q, k, v and output (4f/N = 1 at N = 2) per attention, plus half of
+  // each text output gathered.
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kUlysses), 6 * image + 6 * text / 2 + output);
+  // Only the image's K and V go round.
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kRing), 6 * image + output);
+  // Eight all-reduces of each kind of token.
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kTensor), 8 * image + 8 * text);
+  // One boundary: the image once, the text with each of the 4 patches.
+  EXPECT_DOUBLE_EQ(bytes(ParallelMethod::kPipeFusion), (image + 4 * text + 64.0 * 64 * 4) / 2);
 }
 
 }  // namespace

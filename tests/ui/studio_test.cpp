@@ -9,6 +9,8 @@
 #include <QApplication>
 #include <QComboBox>
 #include <QDir>
+#include <QDoubleSpinBox>
+#include <QLineEdit>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -116,6 +118,47 @@ class StudioTest : public QObject {
     QVERIFY(!window.generateAction()->isEnabled());
     QVERIFY2(window.form().message().contains("model_index.json"),
              qPrintable(window.form().message()));
+  }
+
+  void mmditModelsShowTheirControlsAndGenerate() {
+    MainWindow window;
+    ImageSettings flux = small_settings(2);
+    flux.spec.model = "builtin:tiny-flux";
+    flux.request.guidance_scale.reset();
+    window.form().setSettings(flux);
+    QVERIFY(wait_valid(window));
+    auto* negative = window.form().findChild<QLineEdit*>("negativePrompt");
+    auto* guidance = window.form().findChild<QDoubleSpinBox*>("guidance");
+    QVERIFY(negative && guidance);
+    // Flux (dev): the scale is an input of the model, no negative prompt.
+    QVERIFY(!negative->isEnabled());
+    QVERIFY(guidance->isEnabled());
+    QCOMPARE(guidance->value(), 3.5);
+    QVERIFY2(window.form().model()->summary.find("Flux.1") != std::string::npos,
+             window.form().model()->summary.c_str());
+    QCOMPARE(window.form().settings().request.negative_prompt, std::string());
+
+    RunController& runs = window.runs();
+    QSignalSpy finished(&runs, &RunController::finished);
+    QSignalSpy failed(&runs, &RunController::failed);
+    window.generateAction()->trigger();  // on two workers, Ulysses 2
+    QTRY_VERIFY_WITH_TIMEOUT(!finished.isEmpty() || !failed.isEmpty(), kStartMs);
+    QVERIFY2(failed.isEmpty(),
+             failed.isEmpty() ? "" : qPrintable(failed.front().front().toString()));
+    QCOMPARE(finished.front().front().value<xdit::ui::RunRecord>().image.size(), QSize(128, 128));
+    QTRY_VERIFY(window.generateAction()->isEnabled());
+
+    // SD3: classifier-free guidance with a negative prompt, its own default.
+    window.form().chooseModel("builtin:tiny-sd3");
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+          const auto& model = window.form().model();
+          return model && model->spec == "builtin:tiny-sd3";
+        },
+        kStartMs));
+    QVERIFY(negative->isEnabled());
+    QCOMPARE(guidance->value(), 7.0);
+    QVERIFY(wait_valid(window));
   }
 
   void generatesOnTwoWorkersAndStaysWarm() {
