@@ -55,4 +55,21 @@ StepFlops pixart_step_flops(const models::PixArtConfig& c, int64_t batch, int64_
   return flops;
 }
 
+StepFlops flux_step_flops(const models::FluxConfig& c, int64_t batch, int64_t image_tokens,
+                          int64_t text_tokens) {
+  const int64_t d = c.inner_dim();
+  const int64_t tokens = image_tokens + text_tokens;
+  const int64_t rows = batch * tokens;
+  const int64_t blocks = c.num_layers + c.num_single_layers;
+  StepFlops flops;
+  flops.linear = static_cast<double>(blocks) * matmul_flops(rows, 12 * d, d);
+  flops.linear += matmul_flops(batch * image_tokens, d, c.in_channels) +
+                  matmul_flops(batch * text_tokens, d, c.joint_attention_dim) +
+                  matmul_flops(batch * image_tokens, c.out_channels, d);
+  flops.self_attention =
+      static_cast<double>(blocks) *
+      attention_flops(batch, c.num_attention_heads, tokens, tokens, c.attention_head_dim);
+  return flops;
+}
+
 }  // namespace xdit::bench

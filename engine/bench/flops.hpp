@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "models/flux_transformer.hpp"
 #include "models/pixart_transformer.hpp"
 
 namespace xdit::bench {
@@ -29,5 +30,14 @@ struct StepFlops {
 // tokens of the config's text width.
 StepFlops pixart_step_flops(const models::PixArtConfig& config, int64_t batch, int64_t image_tokens,
                             int64_t text_tokens);
+
+// One forward of a Flux transformer on `batch` latents of `image_tokens`
+// packed tokens with `text_tokens` T5 tokens: every block (double or
+// single) does 12·d² multiply-adds per token of the joined sequence and
+// attends over all of it (self_attention; there is no cross-attention), as
+// ../shared/device/eager_dit_baseline.py counts it; plus the embeddings and
+// the output layer.
+StepFlops flux_step_flops(const models::FluxConfig& config, int64_t batch, int64_t image_tokens,
+                          int64_t text_tokens);
 
 }  // namespace xdit::bench

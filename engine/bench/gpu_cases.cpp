@@ -3,7 +3,9 @@
 #include <ATen/ATen.h>
 #include <c10/util/StringUtil.h>
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "bench/flops.hpp"
 #include "bench/gemm_probe.hpp"
@@ -41,6 +43,36 @@ Record gemm_case(const BenchSettings& settings) {
   return record;
 }
 
+// Times `step` on `device`, a GEMM between steps so that the rate it is
+// compared with is the same run's, and reports it with the GPU's memory.
+Record gpu_step_record(std::string name, std::string description, const BenchSettings& settings,
+                       at::Device device, const std::function<void()>& step, double flop) {
+  for (int i = 0; i < settings.warmup + 1; ++i)
+    step();
+  reset_gpu_peak(device.index());
+  GemmProbe gemm(device);
+  Timing timing;
+  for (int i = 0; i < std::max(settings.repeats, 5); ++i) {
+    gemm.run();
+    timing.add(time_on(device, step));
+  }
+  const GpuMemory memory = gpu_memory(device.index());
+  const double tflops = flop / timing.best() / kTera;
+  const double gemm_tflops = gemm.rate() / kTera;
+  Record record{std::move(name), std::move(description), {}};
+  record.add("seconds_per_step", "time per step (fastest)", timing.best(), "s");
+  record.add("seconds_per_step_median", "time per step (median)", timing.median(), "s");
+  record.add("tflops", "achieved rate", tflops, "TFLOP/s");
+  record.add("gemm_tflops", "bfloat16 GEMM rate, same run", gemm_tflops, "TFLOP/s");
+  record.add("ratio_to_gemm", "ratio to GEMM rate", tflops / gemm_tflops);
+  record.add("gflop_per_step", "work per step", flop / 1e9, "GFLOP");
+  record.add("peak_allocated_mib", "peak GPU memory (allocated, timed steps)",
+             static_cast<double>(memory.peak_allocated_bytes) / kMiB, "MiB");
+  record.add("reserved_mib", "GPU memory reserved by the caching allocator",
+             static_cast<double>(memory.reserved_bytes) / kMiB, "MiB");
+  return record;
+}
+
 Record pixart_gpu_case(const BenchSettings& settings, int64_t pixels) {
   const compat::InferenceGuard inference;
   const at::Device device = gpu();
@@ -62,36 +94,46 @@ Record pixart_gpu_case(const BenchSettings& settings, int64_t pixels) {
   const at::Tensor timestep = at::full({kPixArtCfgBatch}, 500, on_gpu.dtype(at::kLong));
   const at::Tensor mask = at::ones({kPixArtCfgBatch, kPixArtTextTokens}, on_gpu.dtype(at::kLong));
   const auto step = [&] { model.forward(latent, text, timestep, mask, {}, {}); };
-
-  for (int i = 0; i < settings.warmup + 1; ++i)
-    step();
-  reset_gpu_peak(device.index());
-  GemmProbe gemm(device);
-  Timing timing;
-  for (int i = 0; i < std::max(settings.repeats, 5); ++i) {
-    gemm.run();
-    timing.add(time_on(device, step));
-  }
-  const GpuMemory memory = gpu_memory(device.index());
-
   const StepFlops flops = pixart_step_flops(config, kPixArtCfgBatch, tokens, kPixArtTextTokens);
-  const double tflops = flops.total() / timing.best() / kTera;
-  const double gemm_tflops = gemm.rate() / kTera;
-  Record record{c10::str("pixart_xl_", pixels, "px_gpu"),
-                c10::str("PixArt-XL/2 step, 28 layers, ", pixels, " x ", pixels, " px (", tokens,
-                         " tokens), CFG batch 2, bfloat16, ", gpu_name(device.index())),
-                {}};
-  record.add("seconds_per_step", "time per step (fastest)", timing.best(), "s");
-  record.add("seconds_per_step_median", "time per step (median)", timing.median(), "s");
-  record.add("tflops", "achieved rate", tflops, "TFLOP/s");
-  record.add("gemm_tflops", "bfloat16 GEMM rate, same run", gemm_tflops, "TFLOP/s");
-  record.add("ratio_to_gemm", "ratio to GEMM rate", tflops / gemm_tflops);
-  record.add("gflop_per_step", "work per step", flops.total() / 1e9, "GFLOP");
-  record.add("peak_allocated_mib", "peak GPU memory (allocated, timed steps)",
-             static_cast<double>(memory.peak_allocated_bytes) / kMiB, "MiB");
-  record.add("reserved_mib", "GPU memory reserved by the caching allocator",
-             static_cast<double>(memory.reserved_bytes) / kMiB, "MiB");
-  return record;
+  return gpu_step_record(
+      c10::str("pixart_xl_", pixels, "px_gpu"),
+      c10::str("PixArt-XL/2 step, 28 layers, ", pixels, " x ", pixels, " px (", tokens,
+               " tokens), CFG batch 2, bfloat16, ", gpu_name(device.index())),
+      settings, device, step, flops.total());
+}
+
+// The Flux.1-dev transformer (19 double + 38 single blocks, 3072 wide,
+// guidance embedding) at `pixels`² with 512 T5 tokens, one image: the shape
+// of eager_dit_baseline.py's flux-dev cases, through the DiT seam as the
+// pipeline runs it.
+Record flux_gpu_case(const BenchSettings& settings, int64_t pixels) {
+  const compat::InferenceGuard inference;
+  const at::Device device = gpu();
+  models::FluxConfig config;
+  config.guidance_embeds = true;
+  auto source = std::make_shared<io::SyntheticWeights>(settings.seed, "random Flux.1-dev weights");
+  const models::FluxTransformer model(config, io::Weights(source, at::kBFloat16).to(device));
+  source.reset();
+
+  constexpr int64_t kTextTokens = 512;
+  at::manual_seed(static_cast<uint64_t>(settings.seed));
+  const auto on_gpu = at::TensorOptions(device).dtype(at::kBFloat16);
+  const int64_t latent_size = pixels / kVaeDownsampling;
+  const int64_t tokens = (latent_size / 2) * (latent_size / 2);
+  const at::Tensor latent =
+      at::randn({1, model.shape().latent_channels, latent_size, latent_size}, on_gpu);
+  models::DitInputs inputs;
+  inputs.text = at::randn({1, kTextTokens, config.joint_attention_dim}, on_gpu);
+  inputs.pooled_text = at::randn({1, config.pooled_projection_dim}, on_gpu);
+  inputs.guidance = at::full({1}, 3.5, on_gpu.dtype(at::kFloat));
+  const at::Tensor timestep = at::full({1}, 500.0, on_gpu.dtype(at::kFloat));
+  const auto step = [&] { model.predict(latent, timestep, inputs); };
+  const StepFlops flops = flux_step_flops(config, 1, tokens, kTextTokens);
+  return gpu_step_record(
+      c10::str("flux_dev_", pixels, "px_gpu"),
+      c10::str("Flux.1-dev step, 19 + 38 blocks, ", pixels, " x ", pixels, " px (", tokens, " + ",
+               kTextTokens, " tokens), bfloat16, ", gpu_name(device.index())),
+      settings, device, step, flops.total());
 }
 
 }  // namespace
@@ -103,6 +145,8 @@ std::vector<BenchCase> gpu_cases() {
        [](const BenchSettings& s) { return pixart_gpu_case(s, 1024); }},
       {"pixart_xl_2048px_gpu", "PixArt-XL/2 step at 2048 px, bfloat16, on the GPU",
        [](const BenchSettings& s) { return pixart_gpu_case(s, 2048); }},
+      {"flux_dev_1024px_gpu", "Flux.1-dev step at 1024 px, bfloat16, on the GPU",
+       [](const BenchSettings& s) { return flux_gpu_case(s, 1024); }},
   };
 }
 

@@ -53,6 +53,21 @@ TEST(BenchFlopsTest, PixArtStepByHand) {
   EXPECT_DOUBLE_EQ(flops.total(), flops.linear + flops.self_attention + flops.cross_attention);
 }
 
+TEST(BenchFlopsTest, FluxDevStepAsTheEagerBaselineCountsIt) {
+  // Flux.1-dev at 1024 px: 4096 image + 512 text tokens, 57 blocks 3072 wide.
+  models::FluxConfig config;
+  config.guidance_embeds = true;
+  const StepFlops flops = flux_step_flops(config, 1, 4096, 512);
+  const double n = 4608;
+  const double d = 3072;
+  // eager_dit_baseline.py: 57 · 2n · 12d² and 57 · 4n²d.
+  EXPECT_DOUBLE_EQ(flops.self_attention, 57 * 4 * n * n * d);
+  const double blocks = 57 * 2 * n * 12 * d * d;
+  const double embeddings = 2 * 4096 * d * 64 + 2 * 512 * d * 4096 + 2 * 4096 * 64 * d;
+  EXPECT_DOUBLE_EQ(flops.linear, blocks + embeddings);
+  EXPECT_EQ(flops.cross_attention, 0);
+}
+
 TEST(BenchRecordTest, FiguresKeepOrderUnitsAndMissingValues) {
   Record record{"case", "what ran", {}};
   record.add("seconds", "time", 1.5, "s")

@@ -178,9 +178,8 @@ TEST(ChunkedDecode, PipelineOptionDecodesTheSameImage) {
                             AutoencoderKL::Parts::kDecoder);
     return vae.decode(latents.to(dtype) / config.scaling_factor);
   };
-  EXPECT_LE(
-      max_difference(pipelines::DitPipeline::load(folder, chunked).decode(latents), expected),
-      measured_reorder_bound(decode(at::kFloat), decode(at::kDouble)) / 2);
+  EXPECT_LE(max_difference(pipelines::DitPipeline::load(folder, chunked).decode(latents), expected),
+            measured_reorder_bound(decode(at::kFloat), decode(at::kDouble)) / 2);
 }
 
 }  // namespace

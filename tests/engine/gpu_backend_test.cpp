@@ -15,12 +15,17 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <string>
+
 #include "core/device.hpp"
 #include "core/gpu_info.hpp"
 #include "core/torch_compat.hpp"
 #include "io/model_folder.hpp"
+#include "io/reference_vector.hpp"
 #include "models/attention.hpp"
 #include "models/autoencoder_kl.hpp"
+#include "models/dit_loader.hpp"
 #include "models/pixart_transformer.hpp"
 #include "models/t5_encoder.hpp"
 #include "pipelines/builtin_models.hpp"
@@ -134,6 +139,40 @@ TEST(GpuBackend, PixArtTransformerFloat32MatchesCpu) {
   const at::Tensor cuda = run_pixart(at::kFloat, gpu());
   EXPECT_TRUE(cuda.is_cuda());
   EXPECT_LE(max_difference(cuda, cpu.f32), cpu.reorder_bound());
+}
+
+// An MMDiT through the DiT seam, with the weights and inputs of its
+// reference vector: the latent as the pipeline holds it, the scheduler's
+// timestep.
+at::Tensor run_mmdit(const std::string& name, at::ScalarType dtype, at::Device device) {
+  const io::ReferenceVector vector(std::filesystem::path(XDIT_TEST_DATA_DIR) / "golden" /
+                                   (name + ".safetensors"));
+  const models::DitFamily family = models::dit_family(vector.class_name(), name);
+  const auto model = models::load_dit(family, vector.config(), vector.weights(dtype).to(device));
+  const bool flux = family == models::DitFamily::kFlux;
+  models::DitInputs inputs;
+  inputs.text = vector.input("encoder_hidden_states");
+  inputs.pooled_text = vector.input("pooled_projections");
+  const at::Tensor timestep = vector.input("timestep") * (flux ? 1000 : 1);
+  const at::Tensor latent = flux ? vector.aux("latents") : vector.input("hidden_states");
+  return model->predict(latent, timestep, inputs);
+}
+
+// Joint attention, RMS q/k norms, SD3.5's dual attention, Flux's rotary
+// positions and single blocks on the GPU's kernels.
+TEST(GpuBackend, MMDiTTransformersFloat32MatchCpu) {
+  REQUIRE_GPU();
+  const FullFloat32 exact;
+  for (const std::string name : {"sd35_tiny", "flux_tiny_schnell"}) {
+    SCOPED_TRACE(name);
+    const auto run = [&](at::ScalarType dtype, at::Device device) {
+      return run_mmdit(name, dtype, device);
+    };
+    const CpuReference cpu = on_cpu(run);
+    const at::Tensor cuda = run(at::kFloat, gpu());
+    EXPECT_TRUE(cuda.is_cuda());
+    EXPECT_LE(max_difference(cuda, cpu.f32), cpu.reorder_bound());
+  }
 }
 
 TEST(GpuBackend, PixArtTransformerBfloat16WithinBfloat16Rounding) {

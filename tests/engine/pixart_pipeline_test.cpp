@@ -1,5 +1,3 @@
-#include "pipelines/dit_pipeline.hpp"
-
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -8,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "pipelines/builtin_models.hpp"
+#include "pipelines/dit_pipeline.hpp"
 #include "support/rounding.hpp"
 
 namespace xdit::pipelines {

@@ -13,17 +13,17 @@
 #include "core/torch_compat.hpp"
 #include "parallel/synchronous_runner.hpp"
 #include "pipelines/dit_pipeline.hpp"
-#include "pixart_test_models.hpp"
 #include "process_group_harness.hpp"
 #include "serial_comparison.hpp"
 #include "support/rounding.hpp"
+#include "test_models.hpp"
 
 namespace xdit::parallel {
 namespace {
 
+using pipelines::DitPipeline;
 using pipelines::GenerationRequest;
 using pipelines::GenerationResult;
-using pipelines::DitPipeline;
 using testing::expect_serial_result;
 using testing::run_process_group;
 using testing::square_request;

@@ -9,8 +9,8 @@
 #include <gtest/gtest.h>
 
 #include "core/device.hpp"
-#include "pixart_test_models.hpp"
 #include "serial_comparison.hpp"
+#include "test_models.hpp"
 
 namespace xdit::parallel {
 namespace {
@@ -81,6 +81,28 @@ TEST_F(GpuMethods, DistriFusionWithFullWarmup) {
   GenerationRequest request = square_request();
   config.warmup_steps = static_cast<int>(request.num_inference_steps);
   expect_serial(config, request);
+}
+
+// The MMDiTs' joint attention: the text whole on every rank, split by head
+// under Ulysses, beside the first block of the ring; the text stream
+// travelling with each PipeFusion patch.
+TEST_F(GpuMethods, Sd3CfgTimesUlysses) {
+  expect_serial_result(testing::tiny_sd3_folder(), mesh(1, 2, 2, 1, 1), testing::mmdit_request(7.0),
+                       on_gpus());
+}
+
+TEST_F(GpuMethods, FluxRingAndTensorParallel) {
+  for (const ParallelConfig& config : {mesh(1, 1, 1, 2, 1), mesh(1, 1, 1, 1, 2)})
+    expect_serial_result(testing::tiny_flux_folder(), config, testing::mmdit_request(3.5),
+                         on_gpus());
+}
+
+TEST_F(GpuMethods, FluxPipeFusionWithFullWarmup) {
+  ParallelConfig config;
+  config.pipefusion_degree = 2;
+  config.num_pipeline_patch = 2;
+  config.warmup_steps = 3;
+  expect_serial_result(testing::tiny_flux_folder(), config, testing::mmdit_request(3.5), on_gpus());
 }
 
 TEST_F(GpuMethods, CfgParallelThenPatchParallelVae) {

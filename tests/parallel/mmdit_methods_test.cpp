@@ -12,9 +12,9 @@
 #include <string>
 
 #include "core/error.hpp"
-#include "pipelines/builtin_models.hpp"
 #include "process_group_harness.hpp"
 #include "serial_comparison.hpp"
+#include "test_models.hpp"
 
 namespace xdit::parallel {
 namespace {
@@ -24,43 +24,15 @@ using pipelines::GenerationRequest;
 using testing::expect_serial_result;
 using testing::mesh;
 using testing::run_process_group;
-
-std::filesystem::path builtin_folder(const char* name) {
-  return pipelines::resolve_model(
-      name, std::filesystem::path(::testing::TempDir()) / "xdit-mmdit-methods");
-}
-
-const std::filesystem::path& sd3_folder() {
-  static const std::filesystem::path folder = builtin_folder("builtin:tiny-sd3");
-  return folder;
-}
-
-const std::filesystem::path& flux_folder() {
-  static const std::filesystem::path folder = builtin_folder("builtin:tiny-flux");
-  return folder;
-}
-
-// 8 × 8 tokens (both families: 128 px at VAE factor 8 and 2 × 2 patches),
-// two prompts of different lengths, three steps.
-GenerationRequest mmdit_request(double guidance) {
-  GenerationRequest request;
-  request.prompts = {"a small red house by a lake", "fog"};
-  request.height = 128;
-  request.width = 128;
-  request.num_inference_steps = 3;
-  request.guidance_scale = guidance;
-  request.seed = 13;
-  request.max_sequence_length = 16;
-  request.decode = false;
-  return request;
-}
+using testing::tiny_flux_folder;
+using testing::tiny_sd3_folder;
 
 GenerationRequest sd3_request() {
-  return mmdit_request(7.0);
+  return testing::mmdit_request(7.0);
 }
 
 GenerationRequest flux_request() {
-  return mmdit_request(3.5);
+  return testing::mmdit_request(3.5);
 }
 
 ParallelConfig pipefusion(int stages, int patches, int warmup) {
@@ -81,41 +53,41 @@ ParallelConfig distrifusion(int degree, int warmup) {
 // ---- SD3 ----
 
 TEST(MMDiTMethodsSD3, CfgParallel) {
-  expect_serial_result(sd3_folder(), mesh(1, 2, 1, 1, 1), sd3_request());
+  expect_serial_result(tiny_sd3_folder(), mesh(1, 2, 1, 1, 1), sd3_request());
 }
 
 TEST(MMDiTMethodsSD3, UlyssesSplitsTheTextByHead) {
-  expect_serial_result(sd3_folder(), mesh(1, 1, 2, 1, 1), sd3_request());
+  expect_serial_result(tiny_sd3_folder(), mesh(1, 1, 2, 1, 1), sd3_request());
 }
 
 TEST(MMDiTMethodsSD3, RingJoinsTheTextToTheFirstStep) {
-  expect_serial_result(sd3_folder(), mesh(1, 1, 1, 2, 1), sd3_request());
+  expect_serial_result(tiny_sd3_folder(), mesh(1, 1, 1, 2, 1), sd3_request());
 }
 
 TEST(MMDiTMethodsSD3, UlyssesTimesRing) {
-  expect_serial_result(sd3_folder(), mesh(1, 1, 2, 2, 1), sd3_request());
+  expect_serial_result(tiny_sd3_folder(), mesh(1, 1, 2, 2, 1), sd3_request());
 }
 
 TEST(MMDiTMethodsSD3, TensorParallel) {
-  expect_serial_result(sd3_folder(), mesh(1, 1, 1, 1, 2), sd3_request());
+  expect_serial_result(tiny_sd3_folder(), mesh(1, 1, 1, 1, 2), sd3_request());
 }
 
 TEST(MMDiTMethodsSD3, DataTimesCfg) {
-  expect_serial_result(sd3_folder(), mesh(2, 2, 1, 1, 1), sd3_request());
+  expect_serial_result(tiny_sd3_folder(), mesh(2, 2, 1, 1, 1), sd3_request());
 }
 
 TEST(MMDiTMethodsSD3, PipeFusionWithFullWarmupIsSerial) {
-  expect_serial_result(sd3_folder(), pipefusion(2, 2, 3), sd3_request());
+  expect_serial_result(tiny_sd3_folder(), pipefusion(2, 2, 3), sd3_request());
 }
 
 TEST(MMDiTMethodsSD3, PipeFusionTimesUlyssesWithFullWarmupIsSerial) {
   ParallelConfig config = pipefusion(2, 2, 3);
   config.ulysses_degree = 2;
-  expect_serial_result(sd3_folder(), config, sd3_request());
+  expect_serial_result(tiny_sd3_folder(), config, sd3_request());
 }
 
 TEST(MMDiTMethodsSD3, DistriFusionWithFullWarmupIsSerial) {
-  expect_serial_result(sd3_folder(), distrifusion(2, 3), sd3_request());
+  expect_serial_result(tiny_sd3_folder(), distrifusion(2, 3), sd3_request());
 }
 
 TEST(MMDiTMethodsSD3, CfgWithParallelVaeDecodesTheSerialImages) {
@@ -123,29 +95,29 @@ TEST(MMDiTMethodsSD3, CfgWithParallelVaeDecodesTheSerialImages) {
   request.decode = true;
   ParallelConfig config = mesh(1, 2, 1, 1, 1);
   config.use_parallel_vae = true;
-  expect_serial_result(sd3_folder(), config, request);
+  expect_serial_result(tiny_sd3_folder(), config, request);
 }
 
 // ---- Flux ----
 
 TEST(MMDiTMethodsFlux, DataParallel) {
-  expect_serial_result(flux_folder(), mesh(2, 1, 1, 1, 1), flux_request());
+  expect_serial_result(tiny_flux_folder(), mesh(2, 1, 1, 1, 1), flux_request());
 }
 
 TEST(MMDiTMethodsFlux, UlyssesSplitsTheTextByHead) {
-  expect_serial_result(flux_folder(), mesh(1, 1, 2, 1, 1), flux_request());
+  expect_serial_result(tiny_flux_folder(), mesh(1, 1, 2, 1, 1), flux_request());
 }
 
 TEST(MMDiTMethodsFlux, RingJoinsTheTextToTheFirstStep) {
-  expect_serial_result(flux_folder(), mesh(1, 1, 1, 2, 1), flux_request());
+  expect_serial_result(tiny_flux_folder(), mesh(1, 1, 1, 2, 1), flux_request());
 }
 
 TEST(MMDiTMethodsFlux, UlyssesTimesRing) {
-  expect_serial_result(flux_folder(), mesh(1, 1, 2, 2, 1), flux_request());
+  expect_serial_result(tiny_flux_folder(), mesh(1, 1, 2, 2, 1), flux_request());
 }
 
 TEST(MMDiTMethodsFlux, TensorParallelSplitsSingleBlocksAttentionAndMlp) {
-  expect_serial_result(flux_folder(), mesh(1, 1, 1, 1, 2), flux_request());
+  expect_serial_result(tiny_flux_folder(), mesh(1, 1, 1, 1, 2), flux_request());
 }
 
 TEST(MMDiTMethodsFlux, PipeFusionStagesCrossFromDoubleToSingleBlocks) {
@@ -153,17 +125,17 @@ TEST(MMDiTMethodsFlux, PipeFusionStagesCrossFromDoubleToSingleBlocks) {
   // block and the first single one.
   ParallelConfig config = pipefusion(3, 3, 3);
   config.attn_layer_num_for_pp = {1, 2, 3};
-  expect_serial_result(flux_folder(), config, flux_request());
+  expect_serial_result(tiny_flux_folder(), config, flux_request());
 }
 
 TEST(MMDiTMethodsFlux, PipeFusionTimesTensorWithFullWarmupIsSerial) {
   ParallelConfig config = pipefusion(2, 2, 3);
   config.tensor_degree = 2;
-  expect_serial_result(flux_folder(), config, flux_request());
+  expect_serial_result(tiny_flux_folder(), config, flux_request());
 }
 
 TEST(MMDiTMethodsFlux, DistriFusionWithFullWarmupIsSerial) {
-  expect_serial_result(flux_folder(), distrifusion(2, 3), flux_request());
+  expect_serial_result(tiny_flux_folder(), distrifusion(2, 3), flux_request());
 }
 
 // ---- stale steps: close to serial, not equal ----
@@ -175,15 +147,15 @@ TEST(MMDiTMethodsStale, PipeFusionAndDistriFusionWithOneWarmupStepStayClose) {
   // the text or of the stale K/V lands at the scale itself.
   testing::SerialCheck close;
   close.tolerance = 0.5;
-  expect_serial_result(flux_folder(), pipefusion(2, 2, 1), flux_request(), close);
-  expect_serial_result(sd3_folder(), distrifusion(2, 1), sd3_request(), close);
+  expect_serial_result(tiny_flux_folder(), pipefusion(2, 2, 1), flux_request(), close);
+  expect_serial_result(tiny_sd3_folder(), distrifusion(2, 1), sd3_request(), close);
 }
 
 // ---- refusals ----
 
 TEST(MMDiTMethodsFlux, CfgParallelIsRefusedForAGuidanceDistilledModel) {
   run_process_group(mesh(1, 2, 1, 1, 1), [](Communicator& comm, int) {
-    const DitPipeline pipeline = DitPipeline::load(io::ModelFolder(flux_folder()), {}, comm);
+    const DitPipeline pipeline = DitPipeline::load(io::ModelFolder(tiny_flux_folder()), {}, comm);
     try {
       pipeline.generate(flux_request());
       ADD_FAILURE() << "expected a UsageError";

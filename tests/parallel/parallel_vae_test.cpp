@@ -19,10 +19,10 @@
 #include "core/error.hpp"
 #include "core/torch_compat.hpp"
 #include "pipelines/dit_pipeline.hpp"
-#include "pixart_test_models.hpp"
 #include "process_group_harness.hpp"
 #include "serial_comparison.hpp"
 #include "support/rounding.hpp"
+#include "test_models.hpp"
 
 namespace xdit::parallel {
 namespace {

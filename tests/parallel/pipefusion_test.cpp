@@ -21,17 +21,17 @@
 #include "parallel/runner.hpp"
 #include "parallel/stale_kv_cache.hpp"
 #include "pipelines/dit_pipeline.hpp"
-#include "pixart_test_models.hpp"
 #include "process_group_harness.hpp"
 #include "serial_comparison.hpp"
 #include "support/rounding.hpp"
+#include "test_models.hpp"
 
 namespace xdit::parallel {
 namespace {
 
+using pipelines::DitPipeline;
 using pipelines::GenerationRequest;
 using pipelines::GenerationResult;
-using pipelines::DitPipeline;
 using testing::run_process_group;
 
 using xdit::testing::scaled_difference;

@@ -14,8 +14,8 @@
 
 namespace xdit::parallel::testing {
 
-using pipelines::GenerationResult;
 using pipelines::DitPipeline;
+using pipelines::GenerationResult;
 
 using xdit::testing::max_difference;
 using xdit::testing::scaled_difference;
@@ -28,8 +28,7 @@ SerialReference serial_reference(const io::ModelFolder& model,
   in_float64.dtype = at::kDouble;
   pipelines::GenerationRequest latents_only = request;
   latents_only.decode = false;
-  const at::Tensor latents64 =
-      DitPipeline::load(model, in_float64).generate(latents_only).latents;
+  const at::Tensor latents64 = DitPipeline::load(model, in_float64).generate(latents_only).latents;
   const at::Tensor& latents = reference.result.latents;
   reference.tolerance = agreement == Agreement::kOfScale
                             ? xdit::testing::scaled_reorder_bound(latents, latents64)
@@ -72,6 +71,19 @@ pipelines::GenerationRequest wide_request() {
   request.width = 192;
   request.num_inference_steps = 2;
   request.seed = 23;
+  return request;
+}
+
+pipelines::GenerationRequest mmdit_request(double guidance) {
+  pipelines::GenerationRequest request;
+  request.prompts = {"a small red house by a lake", "fog"};
+  request.height = 128;
+  request.width = 128;
+  request.num_inference_steps = 3;
+  request.guidance_scale = guidance;
+  request.seed = 13;
+  request.max_sequence_length = 16;
+  request.decode = false;
   return request;
 }
 

@@ -11,8 +11,8 @@
 
 #include "parallel/communicator.hpp"
 #include "parallel/parallel_config.hpp"
-#include "pipelines/generation.hpp"
 #include "pipelines/dit_pipeline.hpp"
+#include "pipelines/generation.hpp"
 #include "process_group_harness.hpp"
 
 namespace xdit::parallel::testing {
@@ -49,6 +49,10 @@ ParallelConfig mesh(int data, int cfg, int ulysses, int ring, int tensor);
 pipelines::GenerationRequest square_request();
 // Not square, for the six-head model: 8 × 12 patches, two images of one prompt.
 pipelines::GenerationRequest wide_request();
+// For the built-in MMDiTs: 8 × 8 tokens (128 px at VAE factor 8 and 2 × 2
+// patches), two prompts of different lengths, three steps, `guidance` (SD3:
+// classifier-free; Flux dev: the model's input).
+pipelines::GenerationRequest mmdit_request(double guidance);
 
 // How a run is compared with serial, and what a test adds on each rank.
 struct SerialCheck {

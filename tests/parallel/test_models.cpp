@@ -1,4 +1,4 @@
-#include "pixart_test_models.hpp"
+#include "test_models.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -87,6 +87,18 @@ const std::filesystem::path& six_head_pixart_folder() {
       std::filesystem::remove_all(staging);
     return final_folder;
   }();
+  return folder;
+}
+
+const std::filesystem::path& tiny_sd3_folder() {
+  static const std::filesystem::path folder =
+      pipelines::resolve_model("builtin:tiny-sd3", test_cache());
+  return folder;
+}
+
+const std::filesystem::path& tiny_flux_folder() {
+  static const std::filesystem::path folder =
+      pipelines::resolve_model("builtin:tiny-flux", test_cache());
   return folder;
 }
 
