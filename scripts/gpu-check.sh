@@ -98,12 +98,14 @@ if os.path.exists(os.path.join(out, "baseline.json")):
 g = bench.get("gpu_gemm", {}).get("tflops", {}).get("value")
 print(f"\nbf16 GEMM 8192^3: xdit {g or float('nan'):.0f} TFLOP/s, eager {base.get('gemm', float('nan')):.0f} TFLOP/s")
 print(f"{'case':22} {'xdit ms':>9} {'TFLOP/s':>8} {'of GEMM':>8} {'peak GiB':>9} {'eager ms':>9} {'eager/xdit':>11}")
-for px, eager in ((1024, "pixart-xl 1024px cfg2"), (2048, "pixart-xl 2048px cfg2")):
-    f = bench.get(f"pixart_xl_{px}px_gpu")
+for case, eager in (("pixart_xl_1024px_gpu", "pixart-xl 1024px cfg2"),
+                    ("pixart_xl_2048px_gpu", "pixart-xl 2048px cfg2"),
+                    ("flux_dev_1024px_gpu", "flux-dev 1024px")):
+    f = bench.get(case)
     if not f:
-        print(f"pixart_xl_{px}px: no result (bench rc={bench_rc})"); continue
+        print(f"{case}: no result (bench rc={bench_rc})"); continue
     ms = f["seconds_per_step"]["value"] * 1e3
     e = base.get(eager, {}).get("ms_median", float("nan"))
-    print(f"pixart_xl_{px}px_bf16 {ms:9.1f} {f['tflops']['value']:8.0f} {f['ratio_to_gemm']['value']:8.2f} "
+    print(f"{case[:-4] + '_bf16':22} {ms:9.1f} {f['tflops']['value']:8.0f} {f['ratio_to_gemm']['value']:8.2f} "
           f"{f['peak_allocated_mib']['value'] / 1024:9.1f} {e:9.1f} {e / ms:11.2f}")
 PY
