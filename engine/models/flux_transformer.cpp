@@ -197,7 +197,7 @@ FluxTransformer::FluxTransformer(const FluxConfig& config, const io::Weights& we
     }
   }
   if (stage_.owns_output) {
-    norm_out_ = Linear::load(weights.sub("norm_out.linear"), dim, 2 * dim);
+    norm_out_ = ContinuousAdaNorm{Linear::load(weights.sub("norm_out.linear"), dim, 2 * dim)};
     proj_out_ = Linear::load(weights.sub("proj_out"), dim, config_.out_channels);
   } else {
     weights.skip("norm_out");
@@ -297,10 +297,7 @@ DitHidden FluxTransformer::run_blocks(DitHidden hidden, const TokenSpan& span, c
 at::Tensor FluxTransformer::output_patches(const at::Tensor& image, const DitStep& step) const {
   if (!proj_out_)
     throw UsageError("this Flux stage does not hold the output layer");
-  const auto& flux = dynamic_cast<const FluxStep&>(step);
-  const std::vector<at::Tensor> scale_shift = (*norm_out_)(at::silu(flux.conditioning)).chunk(2, 1);
-  return (*proj_out_)(
-      modulate(plain_layer_norm(image), per_sample(scale_shift[1]), per_sample(scale_shift[0])));
+  return (*proj_out_)((*norm_out_)(image, dynamic_cast<const FluxStep&>(step).conditioning));
 }
 
 at::Tensor FluxTransformer::unpatchify(const at::Tensor& patches, const PatchRows& rows) const {

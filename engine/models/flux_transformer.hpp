@@ -140,7 +140,7 @@ class FluxTransformer final : public DiffusionTransformer {
   std::optional<Linear> x_embedder_;        // the first stage
   std::vector<JointBlock> double_blocks_;   // the stage's
   std::vector<FluxSingleBlock> single_blocks_;
-  std::optional<Linear> norm_out_;  // continuous adaLN (scale, shift): the last stage
+  std::optional<ContinuousAdaNorm> norm_out_;  // the last stage
   std::optional<Linear> proj_out_;
   int64_t parameter_bytes_ = 0;
 };

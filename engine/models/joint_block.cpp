@@ -25,6 +25,12 @@ at::Tensor plain_layer_norm(const at::Tensor& x) {
   return at::layer_norm(x, {x.size(-1)}, {}, {}, 1e-6);
 }
 
+at::Tensor ContinuousAdaNorm::operator()(const at::Tensor& x,
+                                         const at::Tensor& conditioning) const {
+  const std::vector<at::Tensor> scale_shift = linear(at::silu(conditioning)).chunk(2, 1);
+  return modulate(plain_layer_norm(x), per_sample(scale_shift[1]), per_sample(scale_shift[0]));
+}
+
 at::Tensor RmsNorm::operator()(const at::Tensor& x) const {
   const at::Tensor variance = x.to(at::kFloat).pow(2).mean(-1, true);
   const at::Tensor normed = x * at::rsqrt(variance + eps);

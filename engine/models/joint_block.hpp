@@ -109,4 +109,11 @@ class JointBlock {
 // LayerNorm without affine parameters, eps 1e-6: the norms of MMDiTs.
 at::Tensor plain_layer_norm(const at::Tensor& x);
 
+// diffusers AdaLayerNormContinuous, the MMDiTs' output norm: the plain norm,
+// then scale and shift (in that order) from the step's conditioning.
+struct ContinuousAdaNorm {
+  Linear linear;  // SiLU(conditioning) [B, dim] -> [B, 2 dim]
+  at::Tensor operator()(const at::Tensor& x, const at::Tensor& conditioning) const;
+};
+
 }  // namespace xdit::models

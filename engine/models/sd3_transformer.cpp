@@ -126,7 +126,7 @@ SD3Transformer::SD3Transformer(const SD3Config& config, const io::Weights& weigh
     blocks_.emplace_back(weights.sub(name), block, i, config_.num_layers + i);
   }
   if (stage_.owns_output) {
-    norm_out_ = Linear::load(weights.sub("norm_out.linear"), dim, 2 * dim);
+    norm_out_ = ContinuousAdaNorm{Linear::load(weights.sub("norm_out.linear"), dim, 2 * dim)};
     proj_out_ = Linear::load(weights.sub("proj_out"), dim,
                              config_.patch_size * config_.patch_size * config_.out_channels);
   } else {
@@ -187,10 +187,7 @@ DitHidden SD3Transformer::run_blocks(DitHidden hidden, const TokenSpan& /*span*/
 at::Tensor SD3Transformer::output_patches(const at::Tensor& image, const DitStep& step) const {
   if (!proj_out_)
     throw UsageError("this SD3 stage does not hold the output layer");
-  const auto& sd3 = dynamic_cast<const SD3Step&>(step);
-  const std::vector<at::Tensor> scale_shift = (*norm_out_)(at::silu(sd3.conditioning)).chunk(2, 1);
-  return (*proj_out_)(
-      modulate(plain_layer_norm(image), scale_shift[1].unsqueeze(1), scale_shift[0].unsqueeze(1)));
+  return (*proj_out_)((*norm_out_)(image, dynamic_cast<const SD3Step&>(step).conditioning));
 }
 
 at::Tensor SD3Transformer::unpatchify(const at::Tensor& patches, const PatchRows& rows) const {

@@ -98,9 +98,9 @@ class SD3Transformer final : public DiffusionTransformer {
   std::optional<PatchEmbed> pos_embed_;     // the first stage
   std::optional<Linear> context_embedder_;  // the first stage
   TimestepEmbedding timestep_embedder_;
-  TimestepEmbedding text_embedder_;  // Linear -> SiLU -> Linear, as the timestep's
-  std::vector<JointBlock> blocks_;   // the stage's
-  std::optional<Linear> norm_out_;   // continuous adaLN (scale, shift): the last stage
+  TimestepEmbedding text_embedder_;            // Linear -> SiLU -> Linear, as the timestep's
+  std::vector<JointBlock> blocks_;             // the stage's
+  std::optional<ContinuousAdaNorm> norm_out_;  // the last stage
   std::optional<Linear> proj_out_;
   int64_t parameter_bytes_ = 0;
 };

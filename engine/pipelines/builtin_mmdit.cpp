@@ -8,7 +8,6 @@
 namespace xdit::pipelines {
 
 using builtin::Json;
-using builtin::synthesize;
 
 void write_tiny_sd3(const std::filesystem::path& folder) {
   // T5's width is the transformer's text width; the two CLIPs (32 + 48
@@ -34,13 +33,9 @@ void write_tiny_sd3(const std::filesystem::path& folder) {
                       "<|endoftext|>");
   builtin::write_clip(writer, "tokenizer_2", "text_encoder_2", 48, true, kClipProjection, "!");
   builtin::write_t5(writer, "tokenizer_3", "text_encoder_3", kTextWidth, 256);
-  writer.add_component("transformer", "diffusers", "SD3Transformer2DModel");
-  writer.write_config("transformer", transformer);
-  writer.write_weights("transformer", synthesize<models::SD3Transformer, models::SD3Config>(
-                                          transformer, "transformer"));
+  builtin::write_transformer<models::SD3Transformer, models::SD3Config>(writer, transformer);
   builtin::write_vae(writer, 16, 1.5305, 0.0609);
-  writer.add_component("scheduler", "diffusers", "FlowMatchEulerDiscreteScheduler");
-  writer.write_config("scheduler", {{"_class_name", "FlowMatchEulerDiscreteScheduler"},
+  builtin::write_scheduler(writer, {{"_class_name", "FlowMatchEulerDiscreteScheduler"},
                                     {"num_train_timesteps", 1000},
                                     {"shift", 3.0}});
   writer.finish();
@@ -69,13 +64,9 @@ void write_builtin_flux(const std::filesystem::path& folder, const BuiltinFluxSh
   builtin::write_clip(writer, "tokenizer", "text_encoder", kClipWidth, false, kClipWidth,
                       "<|endoftext|>");
   builtin::write_t5(writer, "tokenizer_2", "text_encoder_2", kTextWidth, 512);
-  writer.add_component("transformer", "diffusers", "FluxTransformer2DModel");
-  writer.write_config("transformer", transformer);
-  writer.write_weights("transformer", synthesize<models::FluxTransformer, models::FluxConfig>(
-                                          transformer, "transformer"));
+  builtin::write_transformer<models::FluxTransformer, models::FluxConfig>(writer, transformer);
   builtin::write_vae(writer, 16, 0.3611, 0.1159);
-  writer.add_component("scheduler", "diffusers", "FlowMatchEulerDiscreteScheduler");
-  writer.write_config("scheduler", {{"_class_name", "FlowMatchEulerDiscreteScheduler"},
+  builtin::write_scheduler(writer, {{"_class_name", "FlowMatchEulerDiscreteScheduler"},
                                     {"num_train_timesteps", 1000},
                                     {"shift", 3.0},
                                     {"use_dynamic_shifting", true},

@@ -21,7 +21,6 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 using builtin::Json;
-using builtin::synthesize;
 
 struct BuiltinModel {
   std::string_view name;
@@ -126,13 +125,9 @@ void write_builtin_pixart(const std::filesystem::path& folder, const BuiltinPixA
   const Json transformer = transformer_config(shape, kTextWidth);
   io::ModelFolderWriter writer(folder, "PixArtAlphaPipeline");
   builtin::write_t5(writer, "tokenizer", "text_encoder", kTextWidth, 120);
-  writer.add_component("transformer", "diffusers", "PixArtTransformer2DModel");
-  writer.write_config("transformer", transformer);
-  writer.write_weights("transformer", synthesize<models::PixArtTransformer, models::PixArtConfig>(
-                                          transformer, "transformer"));
+  builtin::write_transformer<models::PixArtTransformer, models::PixArtConfig>(writer, transformer);
   builtin::write_vae(writer, 4, 0.18215, std::nullopt);
-  writer.add_component("scheduler", "diffusers", "DPMSolverMultistepScheduler");
-  writer.write_config("scheduler", pixart_scheduler_config());
+  builtin::write_scheduler(writer, pixart_scheduler_config());
   writer.finish();
 }
 

@@ -36,6 +36,11 @@ io::Config as_config(const Json& json, const std::string& source) {
   return io::Config(nlohmann::json::parse(json.dump()), source);
 }
 
+void write_scheduler(io::ModelFolderWriter& writer, const Json& config) {
+  writer.add_component("scheduler", "diffusers", config["_class_name"].get<std::string>());
+  writer.write_config("scheduler", config);
+}
+
 void write_t5(io::ModelFolderWriter& writer, const std::string& tokenizer,
               const std::string& encoder, int64_t d_model, int64_t max_length) {
   const std::string spiece = models::make_tiny_sentencepiece_model(kTinyVocabularyPieces);

@@ -29,6 +29,18 @@ io::NamedTensors synthesize(const Json& config, const std::string& name, Extra..
   return source->tensors();
 }
 
+// The transformer component of class config["_class_name"], its weights
+// synthesized from `Model`.
+template <typename Model, typename Config>
+void write_transformer(io::ModelFolderWriter& writer, const Json& config) {
+  writer.add_component("transformer", "diffusers", config["_class_name"].get<std::string>());
+  writer.write_config("transformer", config);
+  writer.write_weights("transformer", synthesize<Model, Config>(config, "transformer"));
+}
+
+// The scheduler component of class config["_class_name"].
+void write_scheduler(io::ModelFolderWriter& writer, const Json& config);
+
 // A tiny SentencePiece T5 tokenizer as `tokenizer`, and a T5 encoder of
 // width `d_model` as `encoder`.
 void write_t5(io::ModelFolderWriter& writer, const std::string& tokenizer,

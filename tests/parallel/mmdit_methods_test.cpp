@@ -23,6 +23,7 @@ using pipelines::DitPipeline;
 using pipelines::GenerationRequest;
 using testing::expect_serial_result;
 using testing::mesh;
+using testing::pipefusion;
 using testing::run_process_group;
 using testing::tiny_flux_folder;
 using testing::tiny_sd3_folder;
@@ -33,14 +34,6 @@ GenerationRequest sd3_request() {
 
 GenerationRequest flux_request() {
   return testing::mmdit_request(3.5);
-}
-
-ParallelConfig pipefusion(int stages, int patches, int warmup) {
-  ParallelConfig config;
-  config.pipefusion_degree = stages;
-  config.num_pipeline_patch = patches;
-  config.warmup_steps = warmup;
-  return config;
 }
 
 ParallelConfig distrifusion(int degree, int warmup) {

@@ -43,13 +43,7 @@ GenerationRequest square_request(int64_t steps) {
   return request;
 }
 
-ParallelConfig pipefusion(int stages, int patches, int warmup) {
-  ParallelConfig config;
-  config.pipefusion_degree = stages;
-  config.num_pipeline_patch = patches;
-  config.warmup_steps = warmup;
-  return config;
-}
+using testing::pipefusion;
 
 // expect_serial_result within `tolerance` (unset: the serial run's own
 // rounding, as for the exact methods), and the first and last stages see

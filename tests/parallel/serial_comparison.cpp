@@ -46,6 +46,14 @@ ParallelConfig mesh(int data, int cfg, int ulysses, int ring, int tensor) {
   return config;
 }
 
+ParallelConfig pipefusion(int stages, int patches, int warmup) {
+  ParallelConfig config;
+  config.pipefusion_degree = stages;
+  config.num_pipeline_patch = patches;
+  config.warmup_steps = warmup;
+  return config;
+}
+
 // Square, on the built-in model: 8 × 8 patches.
 pipelines::GenerationRequest square_request() {
   pipelines::GenerationRequest request;

@@ -42,6 +42,8 @@ SerialReference serial_reference(const io::ModelFolder& model,
 
 // The degrees of the exact methods, in this order.
 ParallelConfig mesh(int data, int cfg, int ulysses, int ring, int tensor);
+// PipeFusion in `stages` stages and `patches` patches after `warmup` steps.
+ParallelConfig pipefusion(int stages, int patches, int warmup);
 
 // Square, on the built-in model: 8 × 8 patches, two prompts of different
 // lengths with guidance, so that the cross-attention masks (and the empty
