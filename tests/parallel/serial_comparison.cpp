@@ -83,15 +83,10 @@ pipelines::GenerationRequest wide_request() {
 }
 
 pipelines::GenerationRequest mmdit_request(double guidance) {
-  pipelines::GenerationRequest request;
-  request.prompts = {"a small red house by a lake", "fog"};
-  request.height = 128;
-  request.width = 128;
-  request.num_inference_steps = 3;
+  pipelines::GenerationRequest request = square_request();
   request.guidance_scale = guidance;
   request.seed = 13;
   request.max_sequence_length = 16;
-  request.decode = false;
   return request;
 }
 
