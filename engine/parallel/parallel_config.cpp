@@ -52,6 +52,11 @@ void check_guidance_split(const ParallelConfig& c, const ModelFacts& facts) {
            " is invalid: classifier-free guidance has two branches, so the cfg degree is 1 or 2 "
            "(--use_cfg_parallel gives 2)");
   }
+  if (c.cfg_degree == 2 && facts.single_branch) {
+    refuse(
+        "cfg parallel (cfg degree 2) needs two guidance branches, but this model runs one "
+        "(Flux: the guidance scale is an input of the model): drop --use_cfg_parallel");
+  }
   if (c.cfg_degree == 2 && !facts.guidance) {
     refuse(
         "cfg parallel (cfg degree 2) needs classifier-free guidance, but guidance is off "

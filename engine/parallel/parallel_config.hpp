@@ -42,6 +42,9 @@ struct ModelFacts {
   int latent_cols = 1;    // latent width in patches
   int batch = 1;          // images per request (prompts × images per prompt)
   bool guidance = false;  // classifier-free guidance on (guidance scale > 1)
+  // The model has no unconditional branch to split off (Flux: guidance is
+  // an input of dev, and schnell has none).
+  bool single_branch = false;
 };
 
 // Throws UsageError unless every degree is at least 1 and their product is

@@ -76,7 +76,8 @@ parallel::ModelFacts parallel_facts(const TransformerFacts& model, int64_t vae_s
   facts.latent_cols = static_cast<int>(size.generated_width / patch_pixels);
   facts.batch =
       static_cast<int>(static_cast<int64_t>(request.prompts.size()) * request.images_per_prompt);
-  facts.guidance = !model.guidance_distilled && guidance_scale(request, model) > 1.0;
+  facts.single_branch = model.family == models::DitFamily::kFlux;
+  facts.guidance = !facts.single_branch && guidance_scale(request, model) > 1.0;
   return facts;
 }
 

@@ -104,6 +104,9 @@ TEST(ParallelConfig, RefusesCfgOtherThanOneOrTwoAndCfgWithoutGuidance) {
   no_guidance.guidance = false;
   expect_refused(c, 2, no_guidance,
                  {"needs classifier-free guidance", "--guidance_scale", "--use_cfg_parallel"});
+  ModelFacts flux = no_guidance;
+  flux.single_branch = true;
+  expect_refused(c, 2, flux, {"two guidance branches", "runs one", "--use_cfg_parallel"});
 }
 
 TEST(ParallelConfig, RefusesUlyssesNotDividingTheHeads) {
