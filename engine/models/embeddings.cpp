@@ -56,13 +56,14 @@ at::Tensor timestep_sinusoids(const at::Tensor& timesteps, int64_t channels, boo
                      shape_of(timesteps));
   }
   const int64_t half = channels / 2;
+  const at::ScalarType dtype = timesteps.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   // The order of float32 operations follows diffusers, so that large
   // timesteps (up to 999) give bit-identical angles.
   at::Tensor exponent =
-      at::arange(0, half, at::TensorOptions().dtype(at::kFloat).device(timesteps.device())) *
+      at::arange(0, half, at::TensorOptions().dtype(dtype).device(timesteps.device())) *
       (-std::log(max_period));
   exponent = exponent / (static_cast<double>(half) - downscale_freq_shift);
-  at::Tensor angles = timesteps.unsqueeze(1).to(at::kFloat) * exponent.exp().unsqueeze(0);
+  at::Tensor angles = timesteps.unsqueeze(1).to(dtype) * exponent.exp().unsqueeze(0);
   angles = angles * scale;
   at::Tensor emb = flip_sin_to_cos ? at::cat({angles.cos(), angles.sin()}, -1)
                                    : at::cat({angles.sin(), angles.cos()}, -1);
@@ -115,7 +116,9 @@ at::Tensor CombinedTimestepSizeEmbedding::operator()(const at::Tensor& timestep,
                                                      const at::Tensor& aspect_ratio) const {
   const at::ScalarType dtype = timestep_embedder_.linear_1.weight.scalar_type();
   const auto features = [&](const at::Tensor& values) {
-    return timestep_sinusoids(values, kSinusoidChannels, /*flip_sin_to_cos=*/true, 0.0).to(dtype);
+    // A float64 model's twin takes exact angles (timestep_sinusoids).
+    const at::Tensor exact = dtype == at::kDouble ? values.to(at::kDouble) : values;
+    return timestep_sinusoids(exact, kSinusoidChannels, /*flip_sin_to_cos=*/true, 0.0).to(dtype);
   };
   at::Tensor embedding = timestep_embedder_(features(timestep));
   if (!uses_additional_conditions())

@@ -16,8 +16,12 @@
 
 namespace xdit::models {
 
-// diffusers get_timestep_embedding: timesteps [N] (any dtype) -> [N, channels]
-// float32, laid out [sin | cos], or [cos | sin] with flip_sin_to_cos.
+// diffusers get_timestep_embedding: timesteps [N] -> [N, channels], laid out
+// [sin | cos], or [cos | sin] with flip_sin_to_cos. In float32 as diffusers
+// computes it, whatever the timesteps' dtype, except for float64 timesteps
+// (a float64 model, the reference twin of the error model), which get the
+// exact angles: a float32 angle of t · freq errs by u·|t·freq|, up to ~2e-4
+// rad for Flux's guidance × 1000, and that error belongs in the measure.
 at::Tensor timestep_sinusoids(const at::Tensor& timesteps, int64_t channels, bool flip_sin_to_cos,
                               double downscale_freq_shift, double scale = 1.0,
                               double max_period = 10000.0);

@@ -257,8 +257,10 @@ std::unique_ptr<DitStep> FluxTransformer::condition(const at::Tensor& timestep,
                                                     const DitInputs& inputs) const {
   if (!timestep.defined())
     throw UsageError("FluxTransformer: a timestep is needed");
-  // The pipeline hands the model sigma, the scheduler's timestep / 1000.
-  return condition_sigma(timestep.to(at::kFloat) / 1000, inputs);
+  // The pipeline hands the model sigma, the scheduler's timestep / 1000 (in
+  // float32; exactly for a float64 model's reference twin).
+  return condition_sigma(timestep.to(dtype_ == at::kDouble ? at::kDouble : at::kFloat) / 1000,
+                         inputs);
 }
 
 DitHidden FluxTransformer::embed(const at::Tensor& latent, const TokenSpan& span,

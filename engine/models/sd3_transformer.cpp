@@ -156,7 +156,10 @@ std::unique_ptr<DitStep> SD3Transformer::condition(const at::Tensor& timestep,
   }
   auto step = std::make_unique<SD3Step>();
   const at::Tensor sinusoids =
-      timestep_sinusoids(timestep.to(device_).reshape({-1}).expand({batch}), kSinusoidChannels,
+      timestep_sinusoids(timestep.to(device_, dtype_ == at::kDouble ? at::kDouble : at::kFloat)
+                             .reshape({-1})
+                             .expand({batch}),
+                         kSinusoidChannels,
                          /*flip_sin_to_cos=*/true, /*downscale_freq_shift=*/0);
   step->conditioning =
       timestep_embedder_(sinusoids.to(dtype_)) + text_embedder_(pooled.to(device_, dtype_));

@@ -26,16 +26,6 @@ io::Config config_of(nlohmann::json json) {
 // One double-stream and two single-stream blocks, guidance-distilled (dev),
 // rotary axes 4 + 6 + 6.
 TEST(FluxTransformer, MatchesGoldenVector) {
-#if XDIT_TORCH_AT_LEAST(2, 0)
-  // Open finding: on LibTorch 2.11 the float32 and float64 runs both lie
-  // about 2.4e-6 from the vector (bound 1.7e-6), so something they share
-  // (probably the float32 sinusoids of timestep and guidance times 1000,
-  // arguments up to ~3500 rad, whose kernels differ from 1.13's) is not in
-  // the error model yet. `xdit verify` still holds it to 1e-5 on both lines
-  // (cli.verify_golden_vectors).
-  GTEST_SKIP() << "the float32/float64 bound of flux_tiny is checked on LibTorch 1.13 only, "
-                  "until the 2.x difference is modelled (see the comment)";
-#endif
   xdit::testing::expect_matches_reference(kGolden);
 }
 
