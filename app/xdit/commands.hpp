@@ -12,5 +12,6 @@ using CommandRunner = std::function<int()>;
 CommandRunner add_generate_command(CLI::App& app);
 CommandRunner add_verify_command(CLI::App& app);
 CommandRunner add_bench_command(CLI::App& app);
+CommandRunner add_plan_command(CLI::App& app);
 
 }  // namespace xdit::app

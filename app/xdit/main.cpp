@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "xdit 0.1.0");
   std::map<CLI::App*, xdit::app::CommandRunner> runners;
   for (auto add : {xdit::app::add_generate_command, xdit::app::add_verify_command,
-                   xdit::app::add_bench_command}) {
+                   xdit::app::add_bench_command, xdit::app::add_plan_command}) {
     const size_t before = app.get_subcommands({}).size();
     auto runner = add(app);
     runners[app.get_subcommands({}).at(before)] = std::move(runner);

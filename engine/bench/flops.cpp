@@ -72,4 +72,27 @@ StepFlops flux_step_flops(const models::FluxConfig& c, int64_t batch, int64_t im
   return flops;
 }
 
+StepFlops sd3_step_flops(const models::SD3Config& c, int64_t batch, int64_t image_tokens,
+                         int64_t text_tokens) {
+  const int64_t d = c.inner_dim();
+  const int64_t p2 = c.patch_size * c.patch_size;
+  const int64_t image_rows = batch * image_tokens;
+  const int64_t text_rows = batch * text_tokens;
+  const auto layers = static_cast<double>(c.num_layers);
+  const auto duals = static_cast<double>(c.dual_attention_layers.size());
+  StepFlops flops;
+  flops.linear = layers * matmul_flops(image_rows, 12 * d, d) +
+                 (layers - 1) * matmul_flops(text_rows, 12 * d, d) +
+                 matmul_flops(text_rows, 3 * d, d) + duals * matmul_flops(image_rows, 4 * d, d);
+  flops.linear += matmul_flops(image_rows, d, c.in_channels * p2) +
+                  matmul_flops(text_rows, d, c.joint_attention_dim) +
+                  matmul_flops(image_rows, p2 * c.out_channels, d);
+  const int64_t tokens = image_tokens + text_tokens;
+  flops.self_attention =
+      layers * attention_flops(batch, c.num_attention_heads, tokens, tokens, c.attention_head_dim) +
+      duals * attention_flops(batch, c.num_attention_heads, image_tokens, image_tokens,
+                              c.attention_head_dim);
+  return flops;
+}
+
 }  // namespace xdit::bench

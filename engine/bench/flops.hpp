@@ -8,6 +8,7 @@
 
 #include "models/flux_transformer.hpp"
 #include "models/pixart_transformer.hpp"
+#include "models/sd3_transformer.hpp"
 
 namespace xdit::bench {
 
@@ -39,5 +40,12 @@ StepFlops pixart_step_flops(const models::PixArtConfig& config, int64_t batch, i
 // the output layer.
 StepFlops flux_step_flops(const models::FluxConfig& config, int64_t batch, int64_t image_tokens,
                           int64_t text_tokens);
+
+// The same for SD3: joint blocks of 12·d² multiply-adds per token of both
+// streams (the last block's text stream stops after its q, k, v: 3·d²),
+// attention over the joined sequence, and SD3.5's dual attention (q, k, v
+// and out of the image tokens, 4·d², attending over the image alone).
+StepFlops sd3_step_flops(const models::SD3Config& config, int64_t batch, int64_t image_tokens,
+                         int64_t text_tokens);
 
 }  // namespace xdit::bench

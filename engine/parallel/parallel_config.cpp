@@ -226,6 +226,21 @@ std::string ParallelConfig::describe() const {
   return out;
 }
 
+std::string ParallelConfig::flags() const {
+  std::string out;
+  const auto add = [&](const std::string& flag) { out += (out.empty() ? "" : " ") + flag; };
+  for (const Degree& d : degrees_of(*this)) {
+    if (d.value == 1)
+      continue;
+    add(std::string(d.flag) + (d.name == std::string("cfg") ? "" : " " + std::to_string(d.value)));
+  }
+  if (pipefusion_degree > 1 && num_pipeline_patch)
+    add("--num_pipeline_patch " + std::to_string(*num_pipeline_patch));
+  if (pipefusion_degree > 1 || distrifusion_degree > 1)
+    add("--warmup_steps " + std::to_string(warmup_steps));
+  return out;
+}
+
 void check_degrees(const ParallelConfig& config, int world_size) {
   for (const Degree& d : degrees_of(config)) {
     if (d.value < 1) {
