@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/large_allocation_reuse.hpp"
 #include "core/torch_compat.hpp"
+#include "io/shape_weights.hpp"
 #include "models/chunked_conv.hpp"
 #include "models/flux_transformer.hpp"
 #include "models/pixart_transformer.hpp"
@@ -166,17 +167,22 @@ TransformerFacts transformer_facts(const io::ModelFolder& folder) {
   TransformerFacts facts;
   facts.family =
       models::dit_family(folder.component("transformer").class_name, folder.model_index().source());
+  // The sizes as the model itself derives them (Flux's 2 × 2 packing
+  // included), from the config alone.
+  const models::DitShape shape =
+      models::load_dit(facts.family, config, io::shape_only_weights("transformer", at::kFloat))
+          ->shape();
+  facts.patch_size = shape.patch_size;
+  facts.latent_channels = shape.latent_channels;
+  facts.heads = shape.heads;
+  facts.inner_dim = shape.inner_dim;
+  facts.num_layers = shape.num_layers;
+  facts.learned_sigma = shape.out_channels == 2 * shape.latent_channels;
   switch (facts.family) {
     case models::DitFamily::kPixArt: {
       const auto c = models::PixArtConfig::from_config(config);
       facts.sample_size = c.sample_size;
-      facts.patch_size = c.patch_size;
-      facts.latent_channels = c.in_channels;
-      facts.heads = c.num_attention_heads;
-      facts.inner_dim = c.inner_dim();
-      facts.num_layers = c.num_layers;
       facts.size_conditions = c.use_additional_conditions;
-      facts.learned_sigma = c.out_channels == 2 * c.in_channels;
       facts.attentions = c.num_layers;
       // Self-attention out, cross-attention out, feed-forward out.
       facts.image_partial_sums = 3 * c.num_layers;
@@ -185,11 +191,6 @@ TransformerFacts transformer_facts(const io::ModelFolder& folder) {
     case models::DitFamily::kSD3: {
       const auto c = models::SD3Config::from_config(config);
       facts.sample_size = c.sample_size;
-      facts.patch_size = c.patch_size;
-      facts.latent_channels = c.in_channels;
-      facts.heads = c.num_attention_heads;
-      facts.inner_dim = c.inner_dim();
-      facts.num_layers = c.num_layers;
       facts.text_width = c.joint_attention_dim;
       const auto duals = static_cast<int64_t>(c.dual_attention_layers.size());
       facts.attentions = c.num_layers + duals;
@@ -203,11 +204,6 @@ TransformerFacts transformer_facts(const io::ModelFolder& folder) {
     case models::DitFamily::kFlux: {
       const auto c = models::FluxConfig::from_config(config);
       facts.sample_size = 128;  // FluxPipeline.default_sample_size
-      facts.patch_size = 2;
-      facts.latent_channels = c.in_channels / 4;
-      facts.heads = c.num_attention_heads;
-      facts.inner_dim = c.inner_dim();
-      facts.num_layers = c.num_layers + c.num_single_layers;
       facts.text_width = c.joint_attention_dim;
       facts.guidance_distilled = c.guidance_embeds;
       facts.attentions = facts.num_layers;

@@ -12,8 +12,7 @@ class PixArtPromptEncoder final : public PromptEncoder {
  public:
   PixArtPromptEncoder(const io::ModelFolder& folder, PipelineKind kind,
                       const EncoderPlacement& placement)
-      : t5_(folder, "tokenizer", "text_encoder", placement),
-        max_length_(pipelines::default_max_sequence_length(kind)) {}
+      : t5_(folder, "tokenizer", "text_encoder", placement), kind_(kind) {}
 
   models::DitInputs encode(const std::vector<std::string>& texts,
                            int64_t max_sequence_length) const override {
@@ -26,11 +25,13 @@ class PixArtPromptEncoder final : public PromptEncoder {
     inputs.text_mask = t5.mask;
     return inputs;
   }
-  int64_t default_max_sequence_length() const override { return max_length_; }
+  int64_t default_max_sequence_length() const override {
+    return pipelines::default_max_sequence_length(kind_);
+  }
 
  private:
   T5PromptEncoder t5_;
-  int64_t max_length_;
+  PipelineKind kind_;
 };
 
 class SD3PromptEncoder final : public PromptEncoder {
