@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -150,13 +151,15 @@ std::filesystem::path resolve_model(std::string_view spec, const std::filesystem
   // without model_index.json is debris from an older layout: replace it.
   std::filesystem::remove_all(folder);
   // Written beside the final place and renamed: concurrent writers (ranks of
-  // one group) each finish their own copy and the first rename wins.
+  // one group, or threads of one process: the Studio inspects and checks a
+  // model at once) each finish their own copy and the first rename wins.
   std::error_code error;
   std::filesystem::create_directories(cache_dir, error);
   if (error)
     throw FileError(cache_dir.string(), "cannot be created: " + error.message());
-  const auto staging =
-      cache_dir / (std::string(model->folder) + ".partial-" + std::to_string(::getpid()));
+  static std::atomic<int> writers{0};
+  const auto staging = cache_dir / (std::string(model->folder) + ".partial-" +
+                                    std::to_string(::getpid()) + "-" + std::to_string(++writers));
   std::filesystem::remove_all(staging);
   model->write(staging);
   std::filesystem::rename(staging, folder, error);
