@@ -12,9 +12,11 @@
 #include <optional>
 #include <sstream>
 
+#include "bench/statistics.hpp"
 #include "core/error.hpp"
 #include "io/model_folder.hpp"
 #include "pipelines/dit_pipeline.hpp"
+#include "workers/group_figures.hpp"
 #include "workers/launcher.hpp"
 
 namespace xdit::workers {
@@ -98,14 +100,6 @@ pipelines::GenerationRequest make_request(const MethodCase& c, int64_t steps, ui
   return request;
 }
 
-double median(std::vector<double> values) {
-  if (values.empty())
-    return kNaN;
-  std::sort(values.begin(), values.end());
-  const size_t mid = values.size() / 2;
-  return values.size() % 2 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
-}
-
 double mean(const std::vector<double>& values) {
   double sum = 0;
   for (double v : values)
@@ -137,38 +131,6 @@ struct Measurement {
   double cpu_per_rank_step = 0;
   bench::StepShape shape;
 };
-
-// User and system CPU seconds of process `pid` so far (0 if unreadable).
-double cpu_seconds(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const size_t close = text.rfind(')');
-  if (close == std::string::npos)
-    return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string field;
-  double ticks = 0;
-  // state(3) ... utime(14), stime(15) in proc(5)'s numbering.
-  for (int number = 3; number <= 15 && fields >> field; ++number) {
-    if (number >= 14)
-      ticks += std::stod(field);
-  }
-  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-double group_cpu_seconds(const Launcher& group) {
-  double total = 0;
-  for (pid_t pid : group.pids())
-    total += cpu_seconds(pid);
-  return total;
-}
-
-double counter(const nlohmann::json& comm, const char* key) {
-  if (!comm.contains("total"))
-    return 0;
-  return comm["total"].value(key, 0.0);
-}
 
 Measurement measure(const MethodCase& c, const MethodBenchSettings& settings,
                     const std::filesystem::path& log_dir) {
@@ -207,8 +169,8 @@ Measurement measure(const MethodCase& c, const MethodBenchSettings& settings,
   timed.on_progress = [&](const ProgressMessage& message) {
     if (message.step < 2)
       return;  // the uncounted first step (it also carries the text encoding's traffic)
-    sent.at(message.rank).push_back(counter(message.comm, "bytes_sent"));
-    wait.at(message.rank).push_back(counter(message.comm, "wait_seconds"));
+    sent.at(message.rank).push_back(comm_counter(message.comm, "bytes_sent"));
+    wait.at(message.rank).push_back(comm_counter(message.comm, "wait_seconds"));
   };
   const double cpu_before = group_cpu_seconds(group);
   const auto wall_start = std::chrono::steady_clock::now();
@@ -228,9 +190,9 @@ Measurement measure(const MethodCase& c, const MethodBenchSettings& settings,
   }
   for (size_t r = 0; r < ranks; ++r) {
     const MetricsMessage& metrics = result.metrics[r];
-    m.sent_per_step.push_back(median(sent[r]));
-    m.wait_per_step.push_back(median(wait[r]));
-    m.request_sent_per_step.push_back(counter(metrics.comm, "bytes_sent") /
+    m.sent_per_step.push_back(bench::median(sent[r]));
+    m.wait_per_step.push_back(bench::median(wait[r]));
+    m.request_sent_per_step.push_back(comm_counter(metrics.comm, "bytes_sent") /
                                       static_cast<double>(steps));
     m.peak_rss_bytes.push_back(static_cast<double>(metrics.memory.peak_rss_bytes));
   }
@@ -260,7 +222,7 @@ std::string group_text(const MethodCase& c) {
 // `baseline_cpu`: CPU seconds per step of the serial row on one core.
 bench::Record make_record(const MethodCase& c, const Measurement& m, double baseline_seconds,
                           double baseline_cpu, double serial_parameter_bytes) {
-  const double seconds = median(m.step_seconds);
+  const double seconds = bench::median(m.step_seconds);
   bench::Record record{c.name,
                        c.label + ": " + group_text(c) + "; " + shape_text(m.shape) + ", " +
                            std::to_string(c.images) + " image(s)",
@@ -369,7 +331,7 @@ std::vector<bench::Record> run_method_bench(
   }
   double baseline_seconds = std::numeric_limits<double>::infinity();
   for (const auto& [c, m] : serial)
-    baseline_seconds = std::min(baseline_seconds, median(m.step_seconds));
+    baseline_seconds = std::min(baseline_seconds, bench::median(m.step_seconds));
   const double serial_parameters = largest(serial.front().second.parameter_bytes);
   double baseline_cpu = std::numeric_limits<double>::quiet_NaN();
   for (const auto& [c, m] : serial) {

@@ -5,6 +5,8 @@
 #include <ctime>
 #include <limits>
 
+#include "bench/statistics.hpp"
+
 namespace xdit::bench {
 namespace {
 
@@ -36,14 +38,10 @@ double Timing::best() const {
 }
 
 double Timing::median() const {
-  if (empty())
-    return std::numeric_limits<double>::quiet_NaN();
   std::vector<double> wall;
   for (const Sample& sample : samples_)
     wall.push_back(sample.wall_seconds);
-  std::sort(wall.begin(), wall.end());
-  const size_t middle = wall.size() / 2;
-  return wall.size() % 2 ? wall[middle] : (wall[middle - 1] + wall[middle]) / 2;
+  return bench::median(std::move(wall));
 }
 
 double Timing::cpu_per_wall() const {
