@@ -226,6 +226,25 @@ std::string ParallelConfig::describe() const {
   return out;
 }
 
+std::string ParallelConfig::label() const {
+  std::string out;
+  for (const Degree& d : degrees_of(*this)) {
+    if (d.value == 1)
+      continue;
+    if (!out.empty())
+      out += " × ";
+    out += d.name;
+    out += " " + std::to_string(d.value);
+    if (d.name == std::string("pipefusion")) {
+      out += " (" + std::to_string(pipeline_patches()) + " patches, warm-up " +
+             std::to_string(warmup_steps) + ")";
+    } else if (d.name == std::string("distrifusion")) {
+      out += " (warm-up " + std::to_string(warmup_steps) + ")";
+    }
+  }
+  return out.empty() ? "serial" : out;
+}
+
 std::string ParallelConfig::flags() const {
   std::string out;
   const auto add = [&](const std::string& flag) { out += (out.empty() ? "" : " ") + flag; };

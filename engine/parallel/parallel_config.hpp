@@ -31,6 +31,10 @@ struct ParallelConfig {
   int pipeline_patches() const { return num_pipeline_patch.value_or(pipefusion_degree); }
   // "data 1 × cfg 2 × pipefusion 1 × ulysses 2 × ring 1 × tensor 1", as users see it.
   std::string describe() const;
+  // The degrees above 1 only, with PipeFusion's patches and the stale
+  // methods' warm-up steps: "ulysses 2 × ring 2", "pipefusion 2 (4 patches,
+  // warm-up 1)"; "serial" for none. Tables and chart labels.
+  std::string label() const;
   // The `xdit generate` flags of the degrees above 1 ("--use_cfg_parallel
   // --ulysses_degree 2"), with PipeFusion's patches and the warm-up steps
   // of the stale methods; empty for serial.

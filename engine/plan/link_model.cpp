@@ -21,8 +21,8 @@ constexpr std::array<Preset, 3> kPresets = {{
 
 }  // namespace
 
-double LinkModel::seconds(double bytes, double messages) const {
-  return messages * latency + bytes / bandwidth;
+double LinkModel::seconds(double bytes, double messages, Collective kind) const {
+  return messages * latency + bytes / bandwidth * slowdown.at(static_cast<size_t>(kind));
 }
 
 std::vector<std::string> link_preset_names() {

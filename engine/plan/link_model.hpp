@@ -5,18 +5,27 @@
 // rank sends (bench/comm_model.hpp: a ring all-reduce 2(N-1)/N of its
 // tensor), so the bus factor is in the bytes and the link needs only α, β.
 
+#include <array>
 #include <string>
 #include <vector>
 
 namespace xdit::plan {
 
+// How the methods talk (bench/comm_model.hpp counts each one's bytes).
+enum class Collective { kPointToPoint, kAllToAll, kAllReduce, kAllGather };
+
 struct LinkModel {
   std::string name;
   double bandwidth = 0;  // β, bytes per second per rank and direction
   double latency = 0;    // α, seconds per message
+  // Per collective (indexed by Collective): its seconds per counted byte
+  // over a point-to-point exchange's. 1 for the presets; a measured link
+  // has its own (Gloo's all-reduce on a CPU sums with the rank's core, and
+  // every collective copies through its own buffers).
+  std::array<double, 4> slowdown = {1, 1, 1, 1};
 
-  // The time to send `bytes` in `messages` messages.
-  double seconds(double bytes, double messages) const;
+  // The time to send `bytes` in `messages` messages of collective `kind`.
+  double seconds(double bytes, double messages, Collective kind = Collective::kPointToPoint) const;
 };
 
 // The presets of --interconnect, stated assumptions rather than

@@ -4,6 +4,7 @@
 #include <c10/util/StringUtil.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 
@@ -34,6 +35,7 @@ constexpr double kActivationWidths = 12;
 struct Work {
   double image = 0;
   double text = 0;
+  double attention_share = 0;  // of the FLOPs, in attention products
 };
 
 Work step_work(const io::ModelFolder& folder, const pipelines::TransformerFacts& facts,
@@ -45,7 +47,7 @@ Work step_work(const io::ModelFolder& folder, const pipelines::TransformerFacts&
       // The caption is cross-attended, not carried: all of it is image work.
       flops = bench::pixart_step_flops(models::PixArtConfig::from_config(config), 1, image_tokens,
                                        prompt_tokens);
-      return {flops.total(), 0};
+      return {flops.total(), 0, (flops.self_attention + flops.cross_attention) / flops.total()};
     case models::DitFamily::kSD3:
       flops = bench::sd3_step_flops(models::SD3Config::from_config(config), 1, image_tokens,
                                     text_tokens);
@@ -57,7 +59,8 @@ Work step_work(const io::ModelFolder& folder, const pipelines::TransformerFacts&
   }
   const double image_share =
       static_cast<double>(image_tokens) / static_cast<double>(image_tokens + text_tokens);
-  return {flops.total() * image_share, flops.total() * (1 - image_share)};
+  return {flops.total() * image_share, flops.total() * (1 - image_share),
+          (flops.self_attention + flops.cross_attention) / flops.total()};
 }
 
 // Bytes of a folder component's weights in `dtype`, from its config alone.
@@ -89,6 +92,11 @@ struct Setting {
   Work work;                // of one sample
   int64_t encoder_bytes = 0;
   int64_t vae_bytes = 0;
+  // The decoder's working set at full resolution, on the rank that decodes:
+  // about 4 feature maps of its widest full-resolution block (2 where the
+  // decode goes by chunks of rows, above 1024² pixels), measured on the
+  // 2048² decode of README.md's table.
+  double decode_bytes = 0;
   int64_t element_bytes = 2;
 };
 
@@ -106,9 +114,15 @@ Setting setting_of(const io::ModelFolder& folder, const PlanRequest& plan) {
     if (part.is_null() || part.kind() != io::ComponentKind::kModel || part.name == "transformer")
       continue;
     if (part.name == "vae") {
-      const bool upcast =
-          models::AutoencoderKLConfig::from_config(folder.config("vae")).force_upcast;
-      s.vae_bytes = component_bytes(folder, part.name, upcast ? at::kFloat : plan.dtype);
+      const auto vae = models::AutoencoderKLConfig::from_config(folder.config("vae"));
+      s.vae_bytes = component_bytes(folder, part.name, vae.force_upcast ? at::kFloat : plan.dtype);
+      const double upscale = std::pow(2.0, static_cast<double>(vae.block_out_channels.size() - 1)) *
+                             static_cast<double>(s.facts.patch_size);
+      const double pixels = static_cast<double>(s.image_tokens) * upscale * upscale;
+      const double maps = !plan.request.decode ? 0 : pixels > 1024.0 * 1024.0 ? 2 : 4;
+      s.decode_bytes = maps * static_cast<double>(vae.block_out_channels.front()) * pixels *
+                       static_cast<double>(s.model.batch) *
+                       (vae.force_upcast ? 4.0 : static_cast<double>(s.element_bytes));
     } else {
       s.encoder_bytes += component_bytes(folder, part.name, plan.dtype);
     }
@@ -186,10 +200,21 @@ PlannedMesh predict(const io::ModelFolder& folder, const PlanRequest& plan, cons
   base.text_partial_sums =
       static_cast<int64_t>(static_cast<double>(base.text_partial_sums) * per_stage);
   const auto attentions = static_cast<double>(base.attentions);
-  double exposed = 0;   // communication the step waits for
-  double overlaps = 0;  // communication that runs beside compute
-  const auto link = [&](double bytes, double messages) {
-    return plan.link.seconds(bytes, messages);
+  double exposed = 0;           // communication the step waits for
+  double beside_attention = 0;  // Ring's: runs beside the attention it feeds
+  double beside_step = 0;       // PipeFusion's and DistriFusion's: beside the whole step
+  const auto link = [&](double bytes, double messages,
+                        Collective kind = Collective::kPointToPoint) {
+    mesh.bytes_sent_per_step += bytes;
+    return plan.link.seconds(bytes, messages, kind);
+  };
+  // Of an overlapping transfer, what the rank's own core spends moving its
+  // bytes (host_copy_bandwidth) cannot hide; the rest of the link's time can.
+  const auto overlapping = [&](double seconds, double bytes, double& beside) {
+    const double core =
+        plan.host_copy_bandwidth > 0 ? std::min(seconds, bytes / plan.host_copy_bandwidth) : 0;
+    exposed += core;
+    beside += seconds - core;
   };
   if (c.ulysses_degree > 1) {
     bench::StepShape shape = base;
@@ -197,51 +222,60 @@ PlannedMesh predict(const io::ModelFolder& folder, const PlanRequest& plan, cons
     const double u = c.ulysses_degree;
     exposed +=
         link(bench::method_bytes_per_step(ParallelMethod::kUlysses, shape, c.ulysses_degree).bytes,
-             (u - 1) * (2 * attentions + static_cast<double>(shape.joint_attentions) + 1));
+             (u - 1) * (2 * attentions + static_cast<double>(shape.joint_attentions) + 1),
+             Collective::kAllToAll);
   }
   if (c.ring_degree > 1) {
     bench::StepShape shape = base;
     shape.hidden = base.hidden / c.ulysses_degree;
-    overlaps +=
-        link(bench::method_bytes_per_step(ParallelMethod::kRing, shape, c.ring_degree).bytes,
-             (c.ring_degree - 1) * attentions);
+    const double bytes =
+        bench::method_bytes_per_step(ParallelMethod::kRing, shape, c.ring_degree).bytes;
+    overlapping(link(bytes, (c.ring_degree - 1) * attentions), bytes, beside_attention);
   }
   if (c.tensor_degree > 1) {
     bench::StepShape shape = base;
     shape.tokens = s.image_tokens / c.sequence_degree();
     exposed += link(
         bench::method_bytes_per_step(ParallelMethod::kTensor, shape, c.tensor_degree).bytes,
-        2 * (tensor - 1) * static_cast<double>(shape.image_partial_sums + shape.text_partial_sums));
+        2 * (tensor - 1) * static_cast<double>(shape.image_partial_sums + shape.text_partial_sums),
+        Collective::kAllReduce);
   }
   if (c.pipefusion_degree > 1) {
     bench::StepShape shape = base;
     shape.tokens = s.image_tokens / c.ulysses_degree;
-    overlaps += link(
-        bench::method_bytes_per_step(ParallelMethod::kPipeFusion, shape, c.pipefusion_degree).bytes,
-        patches);
+    const double bytes =
+        bench::method_bytes_per_step(ParallelMethod::kPipeFusion, shape, c.pipefusion_degree).bytes;
+    overlapping(link(bytes, patches), bytes, beside_step);
   }
   if (distrifusion) {
-    overlaps += link(
+    const double bytes =
         bench::method_bytes_per_step(ParallelMethod::kDistriFusion, base, c.distrifusion_degree)
-            .bytes,
-        (seq - 1) * attentions);
+            .bytes;
+    overlapping(link(bytes, (seq - 1) * attentions, Collective::kAllGather), bytes, beside_step);
   }
   if (c.cfg_degree > 1) {
-    exposed += link(bench::method_bytes_per_step(ParallelMethod::kCfg, base, 2).bytes, 1);
+    exposed += link(bench::method_bytes_per_step(ParallelMethod::kCfg, base, 2).bytes, 1,
+                    Collective::kAllGather);
   }
-  mesh.comm_seconds = exposed + overlaps;
-  mesh.hidden_seconds = std::min(overlaps, mesh.compute_seconds);
-  mesh.seconds_per_step = std::max(mesh.compute_seconds, overlaps) + exposed;
+  const double attention = mesh.compute_seconds * s.work.attention_share;
+  const double with_ring = mesh.compute_seconds - attention + std::max(attention, beside_attention);
+  mesh.comm_seconds = exposed + beside_attention + beside_step;
+  mesh.hidden_seconds = std::min(beside_attention, attention) + std::min(beside_step, with_ring);
+  mesh.seconds_per_step = std::max(with_ring, beside_step) + exposed;
 
   // Memory of the busiest rank (rank 0 also decodes).
   const double e = static_cast<double>(s.element_bytes);
   const double hidden = static_cast<double>(s.facts.inner_dim);
+  const double image = static_cast<double>(s.image_tokens);
   const double held_tokens =
       static_cast<double>(s.image_tokens) / (seq * patches) + static_cast<double>(s.text_tokens);
-  double memory = static_cast<double>(transformer_bytes(folder, s, c, plan.dtype)) +
-                  static_cast<double>(s.encoder_bytes + s.vae_bytes) +
+  // Rank 0 decodes the whole batch, or every rank its band of it.
+  const double decode = c.use_parallel_vae ? s.decode_bytes / static_cast<double>(c.product())
+                                           : s.decode_bytes / static_cast<double>(c.data_degree);
+  double memory = plan.base_memory_bytes +
+                  static_cast<double>(transformer_bytes(folder, s, c, plan.dtype)) +
+                  static_cast<double>(s.encoder_bytes + s.vae_bytes) + decode +
                   batch * held_tokens * hidden * kActivationWidths * e;
-  const double image = static_cast<double>(s.image_tokens);
   if (c.pipefusion_degree > 1)
     memory += 2 * batch * image * hidden / c.ulysses_degree * e * attentions;
   if (distrifusion)
@@ -345,13 +379,13 @@ std::string explain_best(const std::vector<PlannedMesh>& plans, double single_de
   if (plans.empty() || !plans.front().fits)
     return "No mesh fits: give each device more memory, or more devices.";
   const PlannedMesh& best = plans.front();
-  const std::string mesh = best.flags.empty() ? "one device" : best.config.describe();
+  const std::string mesh = best.config.product() == 1 ? "one device" : best.config.label();
   char speedup[32];
   std::snprintf(speedup, sizeof(speedup), "%.2f", single_device_seconds / best.seconds_per_step);
   std::string text = mesh + " is predicted fastest at " + seconds_text(best.seconds_per_step) +
                      " per step, " + speedup + "× one device: " + best.why;
   if (plans.size() > 1 && plans[1].fits) {
-    text += "; the next, " + plans[1].config.describe() + ", takes " +
+    text += "; the next, " + plans[1].config.label() + ", takes " +
             seconds_text(plans[1].seconds_per_step) + " (" + plans[1].why + ")";
   }
   return text + ".";

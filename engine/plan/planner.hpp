@@ -12,11 +12,14 @@
 //   comm     each method's bytes per step (bench/comm_model.hpp, the model
 //            `xdit bench` checks to the byte) for the group it runs on, and
 //            its messages, through the α-β link (plan/link_model.hpp);
-//            Ring, PipeFusion and DistriFusion overlap theirs with compute
-//            (the step takes the longer), the others add it;
+//            Ring overlaps its exchange with its attention, PipeFusion and
+//            DistriFusion theirs with the whole step (the longer counts),
+//            except what the rank's own core spends copying; the others
+//            add theirs;
 //   memory   the parameters the rank holds (its stage and shard, sized from
 //            the configs alone: io::ShapeWeights), the text encoders every
-//            rank loads, the VAE decoder on rank 0, activations of its
+//            rank loads, the VAE decoder and its working set on rank 0 (or
+//            each rank's band with the parallel VAE), activations of its
 //            tokens and the stale K/V buffers of PipeFusion (its stage's
 //            layers, its heads) and DistriFusion (every layer).
 // Stated simplifications: activations are taken as 12 values of the model
@@ -44,6 +47,15 @@ struct PlanRequest {
   LinkModel link = link_preset("pcie");
   double flops_per_second = 0;           // one device's sustained rate
   at::ScalarType dtype = at::kBFloat16;  // of the weights and activations
+  // What a rank process holds before any model (its runtime: LibTorch, the
+  // CUDA context), added to every rank; --calibrate measures it.
+  double base_memory_bytes = 0;
+  // Bytes per second a rank's own core moves when it sends (Gloo on a CPU
+  // rank copies every byte through the kernel's sockets); that part of a
+  // transfer cannot hide behind compute, the link's remaining time can
+  // (Ring beside its attention, PipeFusion and DistriFusion beside the
+  // step). 0: the transfer costs the rank nothing (NCCL on a GPU).
+  double host_copy_bandwidth = 0;
 };
 
 struct PlannedMesh {
@@ -53,6 +65,7 @@ struct PlannedMesh {
   double compute_seconds = 0;         // the busiest rank's
   double comm_seconds = 0;            // its communication, before overlap
   double hidden_seconds = 0;          // of that, hidden behind compute
+  double bytes_sent_per_step = 0;     // by the busiest rank, every method of the mesh
   int64_t memory_per_rank_bytes = 0;  // the largest rank
   bool fits = true;
   std::string why;  // one line: where the time and memory go, or why it does not fit

@@ -128,12 +128,20 @@ TEST(Planner, CommunicationFollowsTheCostModelThroughTheLink) {
       bench::step_shape(facts, pipelines::model_facts(folder, request.request), 0, 1, 1, 4);
   const double bytes = bench::method_bytes_per_step(bench::ParallelMethod::kRing, shape, 2).bytes;
   EXPECT_DOUBLE_EQ(planned.comm_seconds, bytes / 1e9);
-  // Ring's K/V passing overlaps the compute: the step is the longer of them.
+  // Ring's K/V passing hides behind the attention it feeds, not more: what
+  // hides is no longer than the attention, what does not adds.
+  EXPECT_GT(planned.hidden_seconds, 0);
+  EXPECT_LT(planned.hidden_seconds, planned.compute_seconds);
   EXPECT_DOUBLE_EQ(planned.seconds_per_step,
-                   std::max(planned.compute_seconds, planned.comm_seconds));
-  // A slower link only adds time.
+                   planned.compute_seconds + planned.comm_seconds - planned.hidden_seconds);
+  // On a fast enough link all of it hides; a slower one only adds time.
+  request.link = link_of(1e15, 0);
+  const PlannedMesh fast = predict_mesh(folder, request, ring);
+  EXPECT_DOUBLE_EQ(fast.seconds_per_step, fast.compute_seconds);
   request.link = link_of(1e6, 0);
-  EXPECT_GT(predict_mesh(folder, request, ring).seconds_per_step, planned.seconds_per_step);
+  const PlannedMesh slow = predict_mesh(folder, request, ring);
+  EXPECT_GT(slow.seconds_per_step, planned.seconds_per_step);
+  EXPECT_DOUBLE_EQ(slow.hidden_seconds, planned.hidden_seconds);  // the whole attention
 }
 
 TEST(Planner, FluxMeshesHaveNoCfgAndTheirKvBuffersCost) {
