@@ -27,9 +27,13 @@ set(CPACK_DEBIAN_PACKAGE_SECTION graphics)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_STRIP_FILES ON)
+# The sweep reports inline Debian's Chart.js rather than carry a copy of it;
+# Chromium only prints them to PDF, so it is a suggestion.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libjs-chart.js")
 if(XDIT_BUILD_STUDIO)
-  set(CPACK_DEBIAN_PACKAGE_DEPENDS "qt6-qpa-plugins")
+  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", qt6-qpa-plugins")
 endif()
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "chromium")
 set(CPACK_GENERATOR DEB)
 set(CPACK_SOURCE_GENERATOR "")
 

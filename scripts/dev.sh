@@ -35,6 +35,8 @@ packages=(
   qt6-base-dev libqcustomplot-dev
   clang-14 libclang-rt-14-dev   # libFuzzer for the safetensors header fuzzer
   python3-venv                  # the GPU build's torch wheel lives in a virtual environment
+  libjs-chart.js                # Chart.js, inlined into the sweep reports (xdit report)
+  chromium                      # prints the reports to PDF; the test draws their charts
 )
 
 install_missing_packages() {

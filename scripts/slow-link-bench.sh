@@ -10,6 +10,11 @@
 # Workers are started the way torchrun starts them (RANK, WORLD_SIZE,
 # MASTER_ADDR, ...), one core and one compute thread each; Gloo talks over the
 # veth (GLOO_SOCKET_IFNAME), so every byte of the method crosses the limit.
+#
+# Beside each measurement: what `xdit plan` predicts for that mesh on that
+# link (the calibration's rate and latency, `xdit plan --calibrate`, with the
+# limit's bandwidth; at full speed the calibration's link), its error, and
+# at the end of each link the predicted ranking beside the measured one.
 set -euo pipefail
 
 build=build
@@ -28,6 +33,8 @@ done
 [[ $(id -u) -eq 0 ]] || { echo "error: needs root for ip netns and tc" >&2; exit 1; }
 worker=$(realpath "$build/app/xdit-worker")
 [[ -x $worker ]] || { echo "error: $worker not built (cmake --build $build --target xdit-worker)" >&2; exit 1; }
+xdit=$(realpath "$build/app/xdit")
+[[ -x $xdit ]] || { echo "error: $xdit not built (cmake --build $build --target xdit)" >&2; exit 1; }
 
 ns=xdit-slow
 near=xdit-near   # this namespace's end, 10.77.0.1
@@ -101,21 +108,51 @@ methods=(
   "pipefusion|--pipefusion_parallel_degree 2 --num_pipeline_patch 4 --warmup_steps 1"
 )
 
+# The planner's seconds per step of every 2-rank mesh on the link of `rate`.
+predict() {
+  local rate=$1 link=(--interconnect measured)
+  if [[ $rate != full ]]; then
+    local bits=${rate%bit}
+    local scale=1
+    case $bits in
+      *g) scale=1000000000; bits=${bits%g} ;;
+      *m) scale=1000000; bits=${bits%m} ;;
+      *k) scale=1000; bits=${bits%k} ;;
+    esac
+    local latency
+    latency=$(jq '.latency_seconds * 1e6' "$calibration")
+    link=(--bandwidth "$(awk -v b="$bits" -v s="$scale" 'BEGIN {print b * s / 8 / 1e9}')" --latency "$latency")
+  fi
+  "$xdit" plan --model "$model" --devices 2 --dtype float32 --calibration "$calibration" \
+    "${link[@]}" --json "$work/plan-$rate.json" >/dev/null
+}
+
+calibration=$work/calibration.json
+"$xdit" plan --calibrate --calibration "$calibration" >/dev/null
+echo "calibration: $(jq -r '"\(.flops_per_second / 1e9 | floor) GFLOP/s per rank, \(.bandwidth_bytes_per_second / 1e9 * 100 | floor / 100) GB/s, \(.latency_seconds * 1e6 | floor) us"' "$calibration")"
 base=$(serial)
 echo "serial on one core: $base s/step ($model, $steps steps)"
 for rate in full $rates; do
   limit "$rate"
+  predict "$rate"
   echo
   echo "link: $rate"
-  printf '%-14s %10s %9s\n' method s/step speedup
+  printf '%-14s %10s %9s %10s %8s\n' method s/step speedup predicted error
   : >"$work/rank.txt"
+  : >"$work/predicted-rank.txt"
   for entry in "${methods[@]}"; do
     name=${entry%%|*}
+    flags="--nproc 2 ${entry#*|}"
     # shellcheck disable=SC2086
     seconds=$(run "$name-$rate" ${entry#*|})
     speedup=$(awk -v b="$base" -v s="$seconds" 'BEGIN {if (s + 0 > 0) printf "%.2f", b / s; else print "-"}')
-    printf '%-14s %10s %9s\n' "$name" "$seconds" "$speedup"
+    predicted=$(jq --arg f "$flags" '[.configs[] | select(.flags == $f) | .seconds_per_step][0] // empty' \
+      "$work/plan-$rate.json")
+    error=$(awk -v p="$predicted" -v s="$seconds" 'BEGIN {if (s + 0 > 0 && p != "") printf "%+.0f%%", (p - s) / s * 100; else print "-"}')
+    printf '%-14s %10s %9s %10.4f %8s\n' "$name" "$seconds" "$speedup" "${predicted:-0}" "$error"
     [[ $seconds != failed ]] && echo "$seconds $name" >>"$work/rank.txt"
+    [[ -n $predicted ]] && echo "$predicted $name" >>"$work/predicted-rank.txt"
   done
   echo "ranking at $rate: $(sort -n "$work/rank.txt" | awk '{printf "%s%s", (NR > 1 ? " > " : ""), $2}')"
+  echo "predicted:  $(sort -n "$work/predicted-rank.txt" | awk '{printf "%s%s", (NR > 1 ? " > " : ""), $2}')"
 done

@@ -1,5 +1,7 @@
 #include "workers/generate_settings.hpp"
 
+#include <sstream>
+
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "schedulers/scheduler.hpp"
@@ -126,6 +128,65 @@ std::string scheduler_class(const io::ModelFolder& folder, const GroupSpec& spec
   return schedulers::make_scheduler(folder.config("scheduler"),
                                     spec.pipeline_options().scheduler_class)
       ->class_name();
+}
+
+std::vector<std::string> generate_words(const GroupSpec& spec,
+                                        const pipelines::GenerationRequest& request) {
+  const GroupSpec defaults;
+  const pipelines::GenerationRequest plain;
+  std::vector<std::string> words = {"--model", spec.model};
+  const auto add = [&](const std::string& flag, const std::string& value) {
+    words.insert(words.end(), {flag, value});
+  };
+  for (const std::string& prompt : request.prompts)
+    add("--prompt", prompt);
+  if (!request.negative_prompt.empty())
+    add("--negative_prompt", request.negative_prompt);
+  if (request.height > 0)
+    add("--height", std::to_string(request.height));
+  if (request.width > 0)
+    add("--width", std::to_string(request.width));
+  add("--num_inference_steps", std::to_string(request.num_inference_steps));
+  if (request.guidance_scale) {
+    std::ostringstream scale;
+    scale << *request.guidance_scale;
+    add("--guidance_scale", scale.str());
+  }
+  add("--seed", std::to_string(request.seed));
+  if (request.images_per_prompt != plain.images_per_prompt)
+    add("--num_images_per_prompt", std::to_string(request.images_per_prompt));
+  if (request.max_sequence_length)
+    add("--max_sequence_length", std::to_string(*request.max_sequence_length));
+  if (!request.use_resolution_binning)
+    words.push_back("--no_resolution_binning");
+  if (!request.decode)
+    add("--output_type", "latent");
+  if (spec.device != defaults.device)
+    add("--device", spec.device);
+  if (spec.dtype != defaults.dtype)
+    add("--dtype", spec.dtype);
+  if (spec.comm != defaults.comm)
+    add("--comm", spec.comm);
+  if (spec.text_encoder_on_cpu)
+    words.push_back("--text_encoder_on_cpu");
+  if (!spec.variant.empty())
+    add("--variant", spec.variant);
+  if (!spec.scheduler.empty())
+    add("--scheduler", spec.scheduler);
+  if (!spec.gpus.empty())
+    add("--gpus", spec.gpus);
+  add("--nproc", std::to_string(spec.world_size));
+  std::istringstream degrees(spec.parallel.flags());
+  for (std::string word; degrees >> word;)
+    words.push_back(word);
+  if (!spec.parallel.attn_layer_num_for_pp.empty()) {
+    words.push_back("--attn_layer_num_for_pp");
+    for (int layers : spec.parallel.attn_layer_num_for_pp)
+      words.push_back(std::to_string(layers));
+  }
+  if (spec.parallel.use_parallel_vae)
+    words.push_back("--use_parallel_vae");
+  return words;
 }
 
 nlohmann::json settings_json(const GenerateSettings& settings, const std::string& scheduler_class,

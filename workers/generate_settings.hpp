@@ -33,6 +33,14 @@ void finish_settings(GenerateSettings& settings);
 // --scheduler override), as recorded in the result's settings.
 std::string scheduler_class(const io::ModelFolder& folder, const GroupSpec& spec);
 
+// The `xdit generate` words that make this generation on `spec.world_size`
+// processes: every setting that differs from the default, the parallel
+// degrees included ("--model", "m", "--prompt", "a fox", ..., "--nproc",
+// "2", "--ulysses_degree", "2"). The Studio's runs and plans become
+// commands a user can rerun.
+std::vector<std::string> generate_words(const GroupSpec& spec,
+                                        const pipelines::GenerationRequest& request);
+
 // What a result file records about how it was made: the request, model,
 // dtype, scheduler class and final size, and the degrees when parallel.
 nlohmann::json settings_json(const GenerateSettings& settings, const std::string& scheduler_class,

@@ -23,11 +23,14 @@
 #include "core/error.hpp"
 #include "core/gpu_info.hpp"
 #include "core/threads.hpp"
+#include "core/utc_time.hpp"
 #include "io/atomic_write.hpp"
 #include "models/attention_kernel.hpp"
 #include "workers/method_bench.hpp"
 #include "workers/quality_bench.hpp"
 #include "xdit/commands.hpp"
+#include "xdit/machine_info.hpp"
+#include "xdit/sweep_command.hpp"
 
 namespace xdit::app {
 namespace {
@@ -39,21 +42,10 @@ struct BenchOptions {
   bool list = false;
   std::optional<std::string> json_path;
   std::string device = "cpu";  // cuda: the GPU cases instead of the CPU ones
-  std::string methods_model = workers::MethodBenchSettings{}.model;
+  // The model of the method_* cases, or the models of a sweep.
+  std::vector<std::string> models;
+  SweepCommandOptions sweep;
 };
-
-std::string cpu_model() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon != std::string::npos)
-        return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  }
-  return "unknown";
-}
 
 std::string attention_simd() {
   switch (models::supported_simd_widths().back()) {
@@ -64,15 +56,6 @@ std::string attention_simd() {
     default:
       return "portable (4 lanes)";
   }
-}
-
-std::string utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  ::gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return text;
 }
 
 nlohmann::ordered_json environment_json(const BenchOptions& options) {
@@ -128,7 +111,10 @@ void run_methods(const BenchOptions& options, const std::vector<std::string>& na
   settings.warmup_requests = options.settings.warmup;
   settings.counted_steps = options.settings.repeats;
   settings.seed = options.settings.seed;
-  settings.model = options.methods_model;
+  if (options.models.size() > 1)
+    throw UsageError("xdit bench: the method cases run one --model (a sweep takes several)");
+  if (!options.models.empty())
+    settings.model = options.models.front();
   std::printf(
       "parallel methods on %s, each row on a fresh worker group: %d warm-up request(s) of %lld "
       "steps, then one of %lld steps whose first is not counted; s/step is the median of the "
@@ -263,12 +249,50 @@ CommandRunner add_bench_command(CLI::App& app) {
                    "1024 and 2048 px on the first visible GPU")
       ->capture_default_str();
   command->add_option("--json", options->json_path, "Also write the figures as JSON to this file");
+  command->add_option(
+      "--model", options->models,
+      "The model of the method_* cases (default builtin:bench-pixart; "
+      "builtin:bench-flux is a Flux-shaped MMDiT), or the models of a --config sweep");
+
+  const std::string sweep = "Sweeps (docs/sweeps.md)";
   command
-      ->add_option("--model", options->methods_model,
-                   "The model of the method_* cases: builtin:bench-pixart, builtin:bench-flux "
-                   "(a Flux-shaped MMDiT), or a diffusers folder")
-      ->capture_default_str();
-  return [options] { return run_bench(*options); };
+      ->add_option("--sweep", options->sweep.sweep_file,
+                   "Run the sweep this JSON file describes: every row on a fresh worker group")
+      ->group(sweep);
+  command
+      ->add_option("--config", options->sweep.configs,
+                   "A sweep row's `xdit generate` flags, e.g. \"--nproc 2 --ulysses_degree 2\" "
+                   "(repeat for more rows)")
+      ->group(sweep);
+  command
+      ->add_option("--results", options->sweep.results,
+                   "The sweep's results, appended row by row; a rerun resumes after the rows it "
+                   "holds (default: FILE.results.jsonl beside --sweep FILE, else xdit-sweep.jsonl)")
+      ->group(sweep);
+  command
+      ->add_option("--calibration", options->sweep.calibration,
+                   "The planner's calibration for the predicted column (default: the one `xdit "
+                   "plan --calibrate` saved, where there is one)")
+      ->group(sweep);
+  command->add_option("--report", options->sweep.reports.html, "Write the sweep's HTML report")
+      ->group(sweep);
+  command->add_option("--csv", options->sweep.reports.csv, "Write the sweep's figures as CSV")
+      ->group(sweep);
+  command->add_option("--pdf", options->sweep.reports.pdf, "Print the report to PDF (Chromium)")
+      ->group(sweep);
+  return [options, command] {
+    if (options->sweep.sweep_file || !options->sweep.configs.empty()) {
+      SweepCommandOptions sweep = options->sweep;
+      sweep.models = options->models;
+      sweep.reports.json = options->json_path;
+      if (command->count("--warmup"))
+        sweep.warmup_runs = options->settings.warmup;
+      if (command->count("--repeats"))
+        sweep.repeats = options->settings.repeats;
+      return run_sweep_command(sweep);
+    }
+    return run_bench(*options);
+  };
 }
 
 }  // namespace xdit::app

@@ -13,5 +13,6 @@ CommandRunner add_generate_command(CLI::App& app);
 CommandRunner add_verify_command(CLI::App& app);
 CommandRunner add_bench_command(CLI::App& app);
 CommandRunner add_plan_command(CLI::App& app);
+CommandRunner add_report_command(CLI::App& app);
 
 }  // namespace xdit::app

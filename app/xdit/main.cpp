@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 
+#include "core/build_info.hpp"
 #include "core/error.hpp"
 #include "xdit/commands.hpp"
 
@@ -13,10 +14,12 @@ int main(int argc, char** argv) {
       "xdit: hybrid-parallel Diffusion Transformer inference (PixArt-α/Σ, SD3/SD3.5, Flux.1)",
       "xdit"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "xdit 0.1.0");
+  app.set_version_flag("--version",
+                       "xdit " + xdit::xdit_version() + " (" + xdit::git_revision() + ")");
   std::map<CLI::App*, xdit::app::CommandRunner> runners;
-  for (auto add : {xdit::app::add_generate_command, xdit::app::add_verify_command,
-                   xdit::app::add_bench_command, xdit::app::add_plan_command}) {
+  for (auto add :
+       {xdit::app::add_generate_command, xdit::app::add_verify_command,
+        xdit::app::add_bench_command, xdit::app::add_plan_command, xdit::app::add_report_command}) {
     const size_t before = app.get_subcommands({}).size();
     auto runner = add(app);
     runners[app.get_subcommands({}).at(before)] = std::move(runner);
