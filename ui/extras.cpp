@@ -1,6 +1,7 @@
 #include "ui/extras.hpp"
 
 #include "ui/charts/charts_panel.hpp"
+#include "ui/explore/explore_panel.hpp"
 #include "ui/generation_form.hpp"
 #include "ui/history/history_panel.hpp"
 #include "ui/main_window.hpp"
@@ -28,6 +29,9 @@ void install_extras(MainWindow& window, RunController& runs) {
                      window.form().setSettings(ImageSettings{record.spec, record.request});
                      window.generate();
                    });
+
+  // The meshes to run the form's model on: planned, measured, chosen.
+  window.addPanel(new ExplorePanel(window.form()), QObject::tr("Explore"));
 }
 
 }  // namespace xdit::ui

@@ -15,11 +15,15 @@
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 
+#include "ui/explore/explore_panel.hpp"
+#include "ui/explore/plan_chart.hpp"
 #include "ui/generation_form.hpp"
 #include "ui/image_files.hpp"
 #include "ui/image_view.hpp"
@@ -364,6 +368,94 @@ class StudioTest : public QObject {
     QTRY_COMPARE(saved.size(), 1);
     QVERIFY(!saved.front().front().toBool());
     QVERIFY2(window.errorText().contains("Could not save"), qPrintable(window.errorText()));
+  }
+
+  // The Explore tab: a plan of 2 devices for the form's model, the meshes
+  // that do not fit greyed, two meshes measured on worker groups beside
+  // their predictions, one of them put into the form, and the reports.
+  void exploreTabPlansMeasuresAndFillsTheForm() {
+    QTemporaryDir cache, sweeps, history, out;
+    // No calibration of the developer's machine leaks in.
+    qputenv("XDG_CACHE_HOME", cache.path().toUtf8());
+    MainWindow window;
+    window.form().setSettings(small_settings(2));
+    QVERIFY2(wait_valid(window), qPrintable(window.form().message()));
+    xdit::ui::ExplorePanel explore(window.form(),
+                                   xdit::ui::HistoryStore(history.path().toStdString()),
+                                   sweeps.path().toStdString());
+    QSignalSpy planned(&explore, &xdit::ui::ExplorePanel::planned);
+    QSignalSpy swept(&explore, &xdit::ui::ExplorePanel::swept);
+    QSignalSpy problem(&explore, &xdit::ui::ExplorePanel::problem);
+    explore.devicesBox()->setValue(2);
+    explore.interconnectBox()->setCurrentText("measured");
+    explore.plan();  // measured: there is no calibration
+    QTRY_COMPARE_WITH_TIMEOUT(problem.size(), 1, kStartMs);
+    QVERIFY2(problem.front().front().toString().contains("calibrate"),
+             qPrintable(problem.front().front().toString()));
+
+    explore.interconnectBox()->setCurrentText("pcie");
+    explore.plan();
+    QTRY_COMPARE_WITH_TIMEOUT(planned.size(), 1, kStartMs);
+    QTableWidget* table = explore.table();
+    const auto& plans = explore.plans();
+    QVERIFY(table->rowCount() >= 6);  // cfg, ulysses, ring, tensor, pipefusion ×3, distrifusion
+    QCOMPARE(static_cast<size_t>(table->rowCount()), plans.size());
+    QCOMPARE(explore.chart()->fitting()->dataCount(), table->rowCount());
+
+    // A device a little smaller than the largest mesh needs (the box has
+    // MiB steps): what does not fit comes last, greyed with the reason.
+    constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+    int64_t most = 0;
+    for (const auto& p : plans)
+      most = std::max(most, p.memory_per_rank_bytes);
+    explore.memoryBox()->setValue(std::floor(static_cast<double>(most) / kGiB * 1000 - 0.5) / 1000);
+    const double limit = explore.memoryBox()->value() * kGiB;
+    explore.plan();
+    QTRY_COMPARE_WITH_TIMEOUT(planned.size(), 2, kStartMs);
+    int unfit = 0;
+    for (int row = 0; row < table->rowCount(); ++row) {
+      const auto& p = explore.plans()[static_cast<size_t>(row)];
+      QCOMPARE(p.fits, static_cast<double>(p.memory_per_rank_bytes) <= limit);
+      QCOMPARE(static_cast<bool>(table->item(row, 0)->flags() & Qt::ItemIsUserCheckable), p.fits);
+      if (!p.fits) {
+        ++unfit;
+        QVERIFY(table->item(row, 7)->text().contains("more than"));
+      }
+    }
+    QVERIFY(unfit >= 1);
+    QVERIFY(!explore.plans().back().fits);
+    QCOMPARE(explore.chart()->notFitting()->dataCount(), unfit);
+
+    // Measure the first two meshes only.
+    for (int row = 0; row < table->rowCount(); ++row) {
+      if (table->item(row, 0)->flags() & Qt::ItemIsUserCheckable)
+        table->item(row, 0)->setCheckState(row < 2 ? Qt::Checked : Qt::Unchecked);
+    }
+    explore.sweepChecked();
+    QTRY_COMPARE_WITH_TIMEOUT(swept.size(), 1, 4 * kStartMs);
+    QVERIFY2(problem.size() == 1, qPrintable(explore.statusText()));
+    for (int row = 0; row < 2; ++row)
+      QVERIFY2(table->item(row, 6)->text().toDouble() > 0, qPrintable(table->item(row, 6)->text()));
+    QVERIFY(table->item(2, 6)->text().isEmpty());
+    QCOMPARE(explore.chart()->measured()->dataCount(), 2);
+
+    // The second mesh into the form.
+    table->selectRow(1);
+    explore.useSelected();
+    QCOMPARE(window.form().settings().spec.parallel.label(), plans[1].config.label());
+    QCOMPARE(window.form().settings().spec.world_size, 2);
+
+    // The sweep's report, and the (empty) history's.
+    QSignalSpy exported(&explore, &xdit::ui::ExplorePanel::exported);
+    explore.exportSweepReport(out.filePath("sweep.html"));
+    QCOMPARE(exported.size(), 1);
+    QVERIFY(QFile::exists(out.filePath("sweep.html")));
+    QVERIFY(QFile::exists(out.filePath("sweep.json")));
+    QVERIFY(QFile::exists(out.filePath("sweep.csv")));
+    explore.exportHistoryReport(out.filePath("history.html"));
+    QCOMPARE(problem.size(), 2);
+    QVERIFY(problem.back().front().toString().contains("empty"));
+    qunsetenv("XDG_CACHE_HOME");
   }
 };
 

@@ -48,6 +48,7 @@ class HistoryTest : public QObject {
   void panelKeepsRunsAndRerunsThem();
   void differenceImageIsAmplified();
   void compareDialogShowsBothRuns();
+  void historyBecomesASweepReport();
 };
 
 }  // namespace xdit::ui::testing

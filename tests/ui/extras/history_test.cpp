@@ -9,8 +9,10 @@
 #include <fstream>
 
 #include "extras_tests.hpp"
+#include "report/sweep_report.hpp"
 #include "ui/history/compare_dialog.hpp"
 #include "ui/history/history_panel.hpp"
+#include "ui/history/history_report.hpp"
 #include "ui/history/history_store.hpp"
 #include "ui/history/image_difference.hpp"
 
@@ -165,6 +167,40 @@ void HistoryTest::compareDialogShowsBothRuns() {
   QCOMPARE(table->item(sps, 0)->text(), QString::number(seconds_per_step(a), 'f', 3));
   QCOMPARE(table->item(sps, 1)->text(), QString::number(seconds_per_step(b), 'f', 3));
   QVERIFY(table->item(sps, 2)->text().startsWith(QStringLiteral("×")));
+}
+
+// Past runs become report rows with a sweep's figures, oldest first; a run
+// beside its serial twin gets its speedup, a failed one its error.
+void HistoryTest::historyBecomesASweepReport() {
+  RunRecord parallel = synthetic_record(3);
+  RunRecord serial = synthetic_record(3);
+  serial.spec.parallel = {};
+  serial.spec.world_size = 1;
+  serial.metrics.resize(1);
+  serial.started = parallel.started.addSecs(-60);
+  RunRecord failed = synthetic_record(2);
+  failed.error = QStringLiteral("rank 1 was killed by signal 9");
+  failed.started = parallel.started.addSecs(60);
+
+  const report::SweepReport r = history_report({parallel, failed, serial});
+  QCOMPARE(r.rows.size(), size_t{3});
+  const auto& first = r.rows[0];
+  QCOMPARE(first["world_size"].get<int>(), 1);
+  QCOMPARE(first["status"].get<std::string>(), std::string("ok"));
+  const auto& second = r.rows[1];
+  QCOMPARE(second["mesh"].get<std::string>(), std::string("ulysses 2"));
+  QVERIFY(second["command"].get<std::string>().find("--nproc 2 --ulysses_degree 2") !=
+          std::string::npos);
+  QCOMPARE(second["reference"].get<std::string>(), first["flags"].get<std::string>());
+  QCOMPARE(second["ranks"].size(), size_t{2});
+  QCOMPARE(second["step_seconds"]["count"].get<int>(), 3);
+  QVERIFY(second["ranks"][0]["peak_memory_bytes"].get<double>() > 0);
+  QVERIFY(report::speedup_of(second, r.rows) > 0);
+  QCOMPARE(r.rows[2]["status"].get<std::string>(), std::string("failed"));
+  QVERIFY(r.rows[2]["reason"].get<std::string>().find("signal 9") != std::string::npos);
+  // The page names every run.
+  const std::string page = report::report_html(r, "");
+  QVERIFY(page.find("rank 1 was killed by signal 9") != std::string::npos);
 }
 
 }  // namespace xdit::ui::testing
