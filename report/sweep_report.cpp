@@ -178,8 +178,9 @@ std::string read_chart_js() {
 
 std::string report_html(const SweepReport& report, const std::string& chart_js) {
   // The figures the charts draw, one entry per row that ran.
-  std::set<std::string> models, sizes, steps, devices;
+  std::set<std::string> models, sizes, steps, devices, threads;
   for (const auto& row : report.rows) {
+    threads.insert(row.value("threads_per_rank", nlohmann::ordered_json(1)).dump());
     models.insert(row.value("model", ""));
     sizes.insert(row["height"].dump() + "x" + row["width"].dump());
     steps.insert(row["steps"].dump());
@@ -197,6 +198,9 @@ std::string report_html(const SweepReport& report, const std::string& chart_js) 
       label += ", " + row["steps"].dump() + " steps";
     if (devices.size() > 1)
       label += ", " + row.value("device", "");
+    if (threads.size() > 1)
+      label +=
+          ", " + row.value("threads_per_rank", nlohmann::ordered_json(1)).dump() + " thread(s)";
     labels.push_back(label);
     if (!ran(row))
       continue;

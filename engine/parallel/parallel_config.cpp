@@ -234,7 +234,8 @@ std::string ParallelConfig::label() const {
     if (!out.empty())
       out += " × ";
     out += d.name;
-    out += " " + std::to_string(d.value);
+    out += ' ';
+    out += std::to_string(d.value);
     if (d.name == std::string("pipefusion")) {
       out += " (" + std::to_string(pipeline_patches()) + " patches, warm-up " +
              std::to_string(warmup_steps) + ")";
@@ -251,7 +252,12 @@ std::string ParallelConfig::flags() const {
   for (const Degree& d : degrees_of(*this)) {
     if (d.value == 1)
       continue;
-    add(std::string(d.flag) + (d.name == std::string("cfg") ? "" : " " + std::to_string(d.value)));
+    std::string flag = d.flag;
+    if (d.name != std::string("cfg")) {
+      flag += ' ';
+      flag += std::to_string(d.value);
+    }
+    add(flag);
   }
   if (pipefusion_degree > 1 && num_pipeline_patch)
     add("--num_pipeline_patch " + std::to_string(*num_pipeline_patch));
