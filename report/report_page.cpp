@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
+#include "report/row_figures.hpp"
+
 namespace xdit::report {
 namespace {
 
@@ -95,23 +97,6 @@ std::string fixed(double value, const char* format) {
   return text;
 }
 
-double field(const nlohmann::ordered_json& row, const char* object, const char* key) {
-  if (!row.contains(object) || !row[object].is_object())
-    return std::nan("");
-  const auto& value = row[object].value(key, nlohmann::ordered_json(nullptr));
-  return value.is_number() ? value.get<double>() : std::nan("");
-}
-
-double largest_rank(const nlohmann::ordered_json& row, const char* key) {
-  double largest = std::nan("");
-  if (row.contains("ranks")) {
-    for (const auto& rank : row["ranks"])
-      largest =
-          std::isnan(largest) ? rank.value(key, 0.0) : std::max(largest, rank.value(key, 0.0));
-  }
-  return largest;
-}
-
 std::string environment_table(const nlohmann::ordered_json& environment) {
   std::ostringstream out;
   out << "<table>";
@@ -142,23 +127,20 @@ std::string rows_table(const SweepReport& report, const std::vector<std::string>
         << "</td><td>" << escape_html(ok ? status : status + ": " + row.value("reason", ""))
         << "</td>";
     for (const char* key : {"median", "min", "max", "p90"})
-      out << "<td class=n>" << fixed(field(row, "step_seconds", key), "%.4f") << "</td>";
-    const double predicted = field(row, "predicted", "seconds_per_step");
-    const double median = field(row, "step_seconds", "median");
+      out << "<td class=n>" << fixed(row_number(row, {"step_seconds", key}), "%.4f") << "</td>";
+    const double predicted = row_number(row, {"predicted", "seconds_per_step"});
+    const double median = row_number(row, {"step_seconds", "median"});
     out << "<td class=n>" << fixed(predicted, "%.4f") << "</td>"
         << "<td class=n>" << fixed((predicted - median) / median * 100, "%+.0f%%") << "</td>"
         << "<td class=n>" << fixed(speedup_of(row, report.rows), "%.2f×") << "</td>"
-        << "<td class=n>" << fixed(largest_rank(row, "peak_memory_bytes") / kMiB, "%.0f")
+        << "<td class=n>"
+        << fixed(over_ranks(row, "peak_memory_bytes", OverRanks::kLargest) / kMiB, "%.0f")
         << "</td>";
-    double sent = std::nan("");
-    if (row.contains("ranks") && !row["ranks"].empty()) {
-      sent = 0;
-      for (const auto& rank : row["ranks"])
-        sent += rank.value("bytes_sent_per_step", 0.0);
-      sent /= static_cast<double>(row["ranks"].size());
-    }
-    out << "<td class=n>" << fixed(sent / kMiB, "%.3f") << "</td><td class=n>"
-        << fixed(field(row, "cost_model", "bytes_sent_per_step") / kMiB, "%.3f") << "</td><td>";
+    out << "<td class=n>"
+        << fixed(over_ranks(row, "bytes_sent_per_step", OverRanks::kMean) / kMiB, "%.3f")
+        << "</td><td class=n>"
+        << fixed(row_number(row, {"cost_model", "bytes_sent_per_step"}) / kMiB, "%.3f")
+        << "</td><td>";
     if (row.contains("quality")) {
       const auto& q = row["quality"];
       out << (q["psnr_db"].is_null() ? std::string("identical")

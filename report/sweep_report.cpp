@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "report/report_page.hpp"
+#include "report/row_figures.hpp"
 
 namespace xdit::report {
 namespace {
@@ -21,29 +22,6 @@ constexpr const char* kDebianChartJs = "/usr/share/javascript/chart.js/chart.min
 
 bool ran(const nlohmann::ordered_json& row) {
   return row.value("status", "") == "ok";
-}
-
-double number(const nlohmann::ordered_json& json, const std::vector<std::string>& path) {
-  const nlohmann::ordered_json* at = &json;
-  for (const std::string& key : path) {
-    if (!at->is_object() || !at->contains(key))
-      return kNaN;
-    at = &(*at)[key];
-  }
-  return at->is_number() ? at->get<double>() : kNaN;
-}
-
-// Over the ranks of a row: the largest, or the mean, of one figure.
-double over_ranks(const nlohmann::ordered_json& row, const char* key, bool mean) {
-  if (!row.contains("ranks") || row["ranks"].empty())
-    return kNaN;
-  double sum = 0, largest = -std::numeric_limits<double>::infinity();
-  for (const auto& rank : row["ranks"]) {
-    const double value = rank.value(key, kNaN);
-    sum += value;
-    largest = std::max(largest, value);
-  }
-  return mean ? sum / static_cast<double>(row["ranks"].size()) : largest;
 }
 
 std::string csv_field(const std::string& text) {
@@ -72,7 +50,8 @@ double speedup_of(const nlohmann::ordered_json& row,
   const std::string reference = row.value("reference", "");
   for (const auto& other : rows) {
     if (other.value("flags", "") == reference && ran(other))
-      return number(other, {"step_seconds", "median"}) / number(row, {"step_seconds", "median"});
+      return row_number(other, {"step_seconds", "median"}) /
+             row_number(row, {"step_seconds", "median"});
   }
   return kNaN;
 }
@@ -138,23 +117,23 @@ std::string report_csv(const SweepReport& report) {
         text("mesh"),
         text("status"),
         text("reason"),
-        csv_number(number(row, {"step_seconds", "median"})),
-        csv_number(number(row, {"step_seconds", "min"})),
-        csv_number(number(row, {"step_seconds", "max"})),
-        csv_number(number(row, {"step_seconds", "p90"})),
-        csv_number(number(row, {"run_seconds", "median"})),
+        csv_number(row_number(row, {"step_seconds", "median"})),
+        csv_number(row_number(row, {"step_seconds", "min"})),
+        csv_number(row_number(row, {"step_seconds", "max"})),
+        csv_number(row_number(row, {"step_seconds", "p90"})),
+        csv_number(row_number(row, {"run_seconds", "median"})),
         csv_number(speedup_of(row, report.rows)),
-        csv_number(number(row, {"predicted", "seconds_per_step"})),
-        csv_number(number(row, {"predicted", "seconds_per_step"}) /
-                       number(row, {"step_seconds", "median"}) -
+        csv_number(row_number(row, {"predicted", "seconds_per_step"})),
+        csv_number(row_number(row, {"predicted", "seconds_per_step"}) /
+                       row_number(row, {"step_seconds", "median"}) -
                    1),
-        csv_number(over_ranks(row, "peak_memory_bytes", false)),
-        csv_number(over_ranks(row, "parameter_bytes", false)),
-        csv_number(over_ranks(row, "bytes_sent_per_step", true)),
-        csv_number(number(row, {"cost_model", "bytes_sent_per_step"})),
-        csv_number(over_ranks(row, "comm_wait_seconds_per_step", true)),
-        csv_number(number(row, {"quality", "psnr_db"})),
-        csv_number(number(row, {"quality", "max_abs_levels"}))};
+        csv_number(over_ranks(row, "peak_memory_bytes", OverRanks::kLargest)),
+        csv_number(over_ranks(row, "parameter_bytes", OverRanks::kLargest)),
+        csv_number(over_ranks(row, "bytes_sent_per_step", OverRanks::kMean)),
+        csv_number(row_number(row, {"cost_model", "bytes_sent_per_step"})),
+        csv_number(over_ranks(row, "comm_wait_seconds_per_step", OverRanks::kMean)),
+        csv_number(row_number(row, {"quality", "psnr_db"})),
+        csv_number(row_number(row, {"quality", "max_abs_levels"}))};
     for (size_t i = 0; i < fields.size(); ++i)
       out << (i ? "," : "") << csv_field(fields[i]);
     out << '\n';
@@ -217,15 +196,16 @@ std::string report_html(const SweepReport& report, const std::string& chart_js) 
         {{"label", label},
          {"world_size", row.value("world_size", 1)},
          {"mesh", row.value("mesh", "")},
-         {"median", number(row, {"step_seconds", "median"})},
-         {"min", number(row, {"step_seconds", "min"})},
-         {"max", number(row, {"step_seconds", "max"})},
-         {"p90", number(row, {"step_seconds", "p90"})},
-         {"predicted", or_null(number(row, {"predicted", "seconds_per_step"}))},
+         {"median", row_number(row, {"step_seconds", "median"})},
+         {"min", row_number(row, {"step_seconds", "min"})},
+         {"max", row_number(row, {"step_seconds", "max"})},
+         {"p90", row_number(row, {"step_seconds", "p90"})},
+         {"predicted", or_null(row_number(row, {"predicted", "seconds_per_step"}))},
          {"speedup", or_null(speedup_of(row, report.rows))},
-         {"sent_mib", over_ranks(row, "bytes_sent_per_step", true) / kMiB},
-         {"model_mib", or_null(number(row, {"cost_model", "bytes_sent_per_step"}) / kMiB)},
-         {"model_memory_mib", or_null(number(row, {"cost_model", "memory_per_rank_bytes"}) / kMiB)},
+         {"sent_mib", over_ranks(row, "bytes_sent_per_step", OverRanks::kMean) / kMiB},
+         {"model_mib", or_null(row_number(row, {"cost_model", "bytes_sent_per_step"}) / kMiB)},
+         {"model_memory_mib",
+          or_null(row_number(row, {"cost_model", "memory_per_rank_bytes"}) / kMiB)},
          {"ranks", ranks}});
   }
   return render_page(report, labels, chart_rows, chart_js);
