@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -32,6 +33,21 @@ double group_cpu_seconds(const Launcher& group) {
   for (pid_t pid : group.pids())
     total += cpu_seconds(pid);
   return total;
+}
+
+std::vector<double> slowest_steps(const std::vector<MetricsMessage>& metrics) {
+  std::vector<double> slowest;
+  if (metrics.empty())
+    return slowest;
+  for (size_t step = 0; step < metrics.front().step_seconds.size(); ++step) {
+    double longest = 0;
+    for (const MetricsMessage& m : metrics) {
+      if (step < m.step_seconds.size())
+        longest = std::max(longest, m.step_seconds[step]);
+    }
+    slowest.push_back(longest);
+  }
+  return slowest;
 }
 
 double comm_counter(const nlohmann::json& comm, const char* key) {

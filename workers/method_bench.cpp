@@ -182,12 +182,8 @@ Measurement measure(const MethodCase& c, const MethodBenchSettings& settings,
   m.cpu_per_rank_step = cpu / static_cast<double>(steps * c.world_size);
   group.stop();
 
-  for (int64_t step = 1; step < steps; ++step) {
-    double slowest = 0;
-    for (const MetricsMessage& metrics : result.metrics)
-      slowest = std::max(slowest, metrics.step_seconds.at(step));
-    m.step_seconds.push_back(slowest);
-  }
+  const std::vector<double> slowest = slowest_steps(result.metrics);
+  m.step_seconds.assign(slowest.begin() + 1, slowest.end());  // the first is not counted
   for (size_t r = 0; r < ranks; ++r) {
     const MetricsMessage& metrics = result.metrics[r];
     m.sent_per_step.push_back(bench::median(sent[r]));

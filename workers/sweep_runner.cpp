@@ -81,8 +81,10 @@ nlohmann::ordered_json describe(const SweepRow& row) {
 
 // What the planner predicts for the row: the cost model's bytes and the
 // memory always, the seconds with a calibration.
-void add_prediction(nlohmann::ordered_json& j, const SweepRow& row, const io::ModelFolder& folder,
+void add_prediction(nlohmann::ordered_json& j, const SweepRow& row,
                     const std::optional<plan::Calibration>& calibration) {
+  const io::ModelFolder folder(pipelines::resolve_model(row.settings.group.model),
+                               row.settings.group.variant);
   plan::PlanRequest request;
   request.request = row.settings.request;
   request.devices = row.nproc;
@@ -108,8 +110,7 @@ struct RankFigures {
   std::vector<double> sent;          // per timed step
   std::vector<double> wait;
   double peak_memory = 0;
-  std::string memory_kind = "rss";
-  std::string gpu;
+  std::string gpu;  // the GPU's label where the rank computes on one
   double parameter_bytes = 0;
 };
 
@@ -128,8 +129,6 @@ class RowRun {
       j["reason"] = *refusal;
       return j;
     }
-    const GroupSpec& spec = row_.settings.group;
-    const io::ModelFolder folder(pipelines::resolve_model(spec.model), spec.variant);
     try {
       measure(j, log_dir);
     } catch (const Error& e) {
@@ -138,7 +137,7 @@ class RowRun {
       return j;
     }
     try {
-      add_prediction(j, row_, folder, options_.calibration);
+      add_prediction(j, row_, options_.calibration);
     } catch (const Error& e) {
       j["cost_model"] = {{"error", e.what()}};
     }
@@ -166,7 +165,7 @@ class RowRun {
     for (int i = 0; i < spec_.warmup_runs; ++i)
       group.generate(row_.settings.request, untimed);
 
-    std::vector<double> run_seconds, slowest_steps;
+    std::vector<double> run_seconds, step_seconds;
     double encode = 0, decode = 0, cpu = 0, wall = 0;
     GroupResult last;
     for (int i = 0; i < spec_.repeats; ++i) {
@@ -184,21 +183,15 @@ class RowRun {
       run_seconds.push_back(seconds_since(start));
       wall += run_seconds.back();
       cpu += group_cpu_seconds(group) - cpu_before;
-      for (size_t step = 0; step < last.metrics.front().step_seconds.size(); ++step) {
-        double slowest = 0;
-        for (const MetricsMessage& m : last.metrics)
-          slowest = std::max(slowest, m.step_seconds.at(step));
-        slowest_steps.push_back(slowest);
-      }
+      const std::vector<double> slowest = slowest_steps(last.metrics);
+      step_seconds.insert(step_seconds.end(), slowest.begin(), slowest.end());
       for (const MetricsMessage& m : last.metrics) {
         RankFigures& rank = ranks_.at(m.rank);
         rank.step_seconds.insert(rank.step_seconds.end(), m.step_seconds.begin(),
                                  m.step_seconds.end());
         rank.peak_memory = std::max(rank.peak_memory, static_cast<double>(peak_bytes(m.memory)));
-        if (m.memory.gpu) {
-          rank.memory_kind = "gpu";
+        if (m.memory.gpu)
           rank.gpu = m.memory.gpu->label();
-        }
       }
       encode += last.metrics.front().encode_seconds / spec_.repeats;
       decode += last.metrics.front().decode_seconds / spec_.repeats;
@@ -206,7 +199,7 @@ class RowRun {
     group.stop();
 
     j["status"] = "ok";
-    j["step_seconds"] = bench::to_json(bench::spread_of(slowest_steps));
+    j["step_seconds"] = bench::to_json(bench::spread_of(step_seconds));
     j["run_seconds"] = bench::to_json(bench::spread_of(run_seconds));
     j["encode_seconds"] = encode;
     j["decode_seconds"] = decode;
@@ -216,19 +209,9 @@ class RowRun {
     nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
     for (size_t r = 0; r < ranks_.size(); ++r) {
       const RankFigures& f = ranks_[r];
-      const double seconds = bench::median(f.step_seconds);
-      const double wait = bench::median(f.wait);
-      nlohmann::ordered_json rank = {{"rank", r},
-                                     {"seconds_per_step", seconds},
-                                     {"compute_seconds_per_step", seconds - wait},
-                                     {"comm_wait_seconds_per_step", wait},
-                                     {"bytes_sent_per_step", bench::median(f.sent)},
-                                     {"parameter_bytes", f.parameter_bytes},
-                                     {"peak_memory_bytes", f.peak_memory},
-                                     {"memory", f.memory_kind}};
-      if (!f.gpu.empty())
-        rank["gpu"] = f.gpu;
-      ranks.push_back(rank);
+      ranks.push_back(
+          to_json(RankRow{static_cast<int>(r), bench::median(f.step_seconds), bench::median(f.wait),
+                          bench::median(f.sent), f.parameter_bytes, f.peak_memory, f.gpu}));
     }
     j["ranks"] = ranks;
     record_images(j, last.result.images);
@@ -297,6 +280,21 @@ void append_line(const std::filesystem::path& path, const nlohmann::ordered_json
 
 }  // namespace
 
+nlohmann::ordered_json to_json(const RankRow& r) {
+  nlohmann::ordered_json rank = {
+      {"rank", r.rank},
+      {"seconds_per_step", r.seconds_per_step},
+      {"compute_seconds_per_step", r.seconds_per_step - r.comm_wait_seconds_per_step},
+      {"comm_wait_seconds_per_step", r.comm_wait_seconds_per_step},
+      {"bytes_sent_per_step", r.bytes_sent_per_step},
+      {"parameter_bytes", r.parameter_bytes},
+      {"peak_memory_bytes", r.peak_memory_bytes},
+      {"memory", r.gpu.empty() ? "rss" : "gpu"}};
+  if (!r.gpu.empty())
+    rank["gpu"] = r.gpu;
+  return rank;
+}
+
 SweepResults read_sweep_results(const std::filesystem::path& path) {
   SweepResults results;
   std::ifstream in(path);
@@ -335,18 +333,19 @@ std::vector<nlohmann::ordered_json> run_sweep(const std::vector<SweepRow>& rows,
                                               const SweepOptions& options,
                                               const SweepCallbacks& callbacks) {
   SweepResults existing = read_sweep_results(options.results);
-  if (existing.header.is_null()) {
+  const bool fresh = existing.header.is_null();
+  if (fresh) {
     if (!existing.rows.empty())
       throw ConfigError(options.results.string(), "line 1", "is not a sweep's header");
     existing.header = {
         {"format", "xdit-sweep/1"}, {"environment", environment}, {"spec", to_json(spec)}};
     if (options.results.has_parent_path())
       std::filesystem::create_directories(options.results.parent_path());
-    // Rewritten whole: a file cut short before its header had no rows.
-    std::ofstream(options.results, std::ios::trunc) << existing.header.dump() << '\n';
   }
-  if (existing.cut_short) {
-    // Without the broken line, so that the rows appended next stay readable.
+  if (fresh || existing.cut_short) {
+    // The header and the whole rows: a file cut short (before its header, or
+    // in its last row) loses the broken line, so rows appended next stay
+    // readable.
     std::string text = existing.header.dump() + '\n';
     for (const auto& row : existing.rows)
       text += row.dump() + '\n';

@@ -53,6 +53,21 @@ struct SweepOptions {
   std::function<bool()> stop_requested;
 };
 
+// One rank's figures in a result row (docs/sweeps.md): its median step,
+// how much of it was spent blocked in communication, bytes sent per step,
+// transformer parameters, peak memory, and the GPU it computes on (empty:
+// a CPU rank, whose peak is its resident set).
+struct RankRow {
+  int rank = 0;
+  double seconds_per_step = 0;
+  double comm_wait_seconds_per_step = 0;
+  double bytes_sent_per_step = 0;
+  double parameter_bytes = 0;
+  double peak_memory_bytes = 0;
+  std::string gpu;
+};
+nlohmann::ordered_json to_json(const RankRow& rank);
+
 struct SweepResults {
   nlohmann::ordered_json header;  // {"format", "environment", "spec"}
   std::vector<nlohmann::ordered_json> rows;

@@ -6,6 +6,7 @@
 #include "core/build_info.hpp"
 #include "workers/generate_settings.hpp"
 #include "workers/group_figures.hpp"
+#include "workers/sweep_runner.hpp"
 #include "workers/sweep_spec.hpp"
 
 namespace xdit::ui {
@@ -37,40 +38,23 @@ nlohmann::ordered_json row_of(const RunRecord& record) {
     row["reason"] = record.error.isEmpty() ? "no figures recorded" : record.error.toStdString();
     return row;
   }
-  std::vector<double> slowest;
-  for (size_t step = 0; step < record.metrics.front().step_seconds.size(); ++step) {
-    double longest = 0;
-    for (const workers::MetricsMessage& m : record.metrics) {
-      if (step < m.step_seconds.size())
-        longest = std::max(longest, m.step_seconds[step]);
-    }
-    slowest.push_back(longest);
-  }
   row["status"] = "ok";
-  row["step_seconds"] = bench::to_json(bench::spread_of(slowest));
+  row["step_seconds"] = bench::to_json(bench::spread_of(workers::slowest_steps(record.metrics)));
   row["run_seconds"] = bench::to_json(bench::spread_of({record.total_seconds}));
   nlohmann::ordered_json ranks = nlohmann::ordered_json::array();
   for (const workers::MetricsMessage& m : record.metrics) {
     const double steps = std::max<double>(1, static_cast<double>(m.step_seconds.size()));
-    const double seconds = bench::median(m.step_seconds);
-    const double wait = workers::comm_counter(m.comm, "wait_seconds") / steps;
     double parameters = 0;
     for (const workers::ReadyMessage& ready : record.ready) {
       if (ready.rank == m.rank)
         parameters = static_cast<double>(ready.transformer_parameter_bytes);
     }
-    nlohmann::ordered_json rank = {
-        {"rank", m.rank},
-        {"seconds_per_step", seconds},
-        {"compute_seconds_per_step", seconds - wait},
-        {"comm_wait_seconds_per_step", wait},
-        {"bytes_sent_per_step", workers::comm_counter(m.comm, "bytes_sent") / steps},
-        {"parameter_bytes", parameters},
-        {"peak_memory_bytes", static_cast<double>(workers::peak_bytes(m.memory))},
-        {"memory", m.memory.gpu ? "gpu" : "rss"}};
-    if (m.memory.gpu)
-      rank["gpu"] = m.memory.gpu->label();
-    ranks.push_back(rank);
+    ranks.push_back(workers::to_json(
+        workers::RankRow{m.rank, bench::median(m.step_seconds),
+                         workers::comm_counter(m.comm, "wait_seconds") / steps,
+                         workers::comm_counter(m.comm, "bytes_sent") / steps, parameters,
+                         static_cast<double>(workers::peak_bytes(m.memory)),
+                         m.memory.gpu ? m.memory.gpu->label() : std::string()}));
   }
   row["ranks"] = ranks;
   return row;
