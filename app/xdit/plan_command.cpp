@@ -10,7 +10,6 @@
 #include <optional>
 #include <string>
 
-#include "bench/gemm_probe.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "io/model_folder.hpp"
@@ -68,14 +67,6 @@ plan::Calibration run_calibration(const PlanOptions& options) {
   return c;
 }
 
-// This machine's single-thread float32 GEMM rate: the default compute rate.
-double measured_rate() {
-  bench::GemmProbe probe;
-  for (int i = 0; i < 3; ++i)
-    probe.run();
-  return probe.rate();
-}
-
 int run_plan(const PlanOptions& options) {
   std::optional<plan::Calibration> calibration;
   if (options.calibrate) {
@@ -102,27 +93,15 @@ int run_plan(const PlanOptions& options) {
     if (!options.bandwidth_gbps || !options.latency_us)
       throw UsageError("--bandwidth and --latency go together");
     request.link = plan::link_of(*options.bandwidth_gbps * 1e9, *options.latency_us * 1e-6);
-  } else if (options.interconnect == "measured") {
-    if (!calibration) {
-      throw UsageError("--interconnect measured: no calibration at " +
-                       calibration_path(options).string() + " (run xdit plan --calibrate)");
-    }
-    request.link = calibration->link;
   } else {
-    request.link = plan::link_preset(options.interconnect);
+    request.link = plan::named_link(options.interconnect, calibration, calibration_path(options));
   }
   request.dtype = resolve_dtype(options.dtype, at::Device(at::kCUDA, 0));
   std::string rate_source = "given";
-  if (options.tflops) {
+  if (options.tflops)
     request.flops_per_second = *options.tflops * 1e12;
-  } else if (calibration) {
-    // This machine as calibrated: its step rate and what a rank process holds.
-    plan::use_calibration(*calibration, request);
-    rate_source = "calibrated on " + calibration->model + ", " + calibration->measured;
-  } else {
-    request.flops_per_second = measured_rate();
-    rate_source = "this machine's GEMM, one thread; xdit plan --calibrate measures a real step";
-  }
+  else
+    rate_source = plan::use_this_machine(calibration, request);
 
   const io::ModelFolder folder(pipelines::resolve_model(options.model));
   const std::vector<plan::PlannedMesh> plans = plan::plan_meshes(folder, request);

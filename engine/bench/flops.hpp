@@ -24,6 +24,7 @@ struct StepFlops {
   double self_attention = 0;   // attention products over the image tokens
   double cross_attention = 0;  // attention products of image tokens over the prompt
   double total() const { return linear + self_attention + cross_attention; }
+  double attention() const { return self_attention + cross_attention; }
 };
 
 // One forward of a PixArt transformer with config.num_layers blocks on

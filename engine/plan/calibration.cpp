@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "bench/gemm_probe.hpp"
 #include "core/error.hpp"
 #include "io/config.hpp"
 
@@ -11,6 +12,29 @@ void use_calibration(const Calibration& c, PlanRequest& request) {
   request.flops_per_second = c.flops_per_second;
   request.base_memory_bytes = c.base_memory_bytes;
   request.host_copy_bandwidth = c.host_copy_bandwidth;
+}
+
+LinkModel named_link(const std::string& interconnect, const std::optional<Calibration>& calibration,
+                     const std::filesystem::path& calibration_file) {
+  if (interconnect != "measured")
+    return link_preset(interconnect);
+  if (!calibration) {
+    throw UsageError("--interconnect measured: no calibration at " + calibration_file.string() +
+                     " (run xdit plan --calibrate)");
+  }
+  return calibration->link;
+}
+
+std::string use_this_machine(const std::optional<Calibration>& calibration, PlanRequest& request) {
+  if (calibration) {
+    use_calibration(*calibration, request);
+    return "calibrated on " + calibration->model + ", " + calibration->measured;
+  }
+  bench::GemmProbe probe;
+  for (int i = 0; i < 3; ++i)
+    probe.run();
+  request.flops_per_second = probe.rate();
+  return "this machine's GEMM, one thread; xdit plan --calibrate measures a real step";
 }
 
 nlohmann::ordered_json to_json(const Calibration& c) {

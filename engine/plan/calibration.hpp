@@ -32,6 +32,16 @@ struct Calibration {
 // choice: measured, a preset or given).
 void use_calibration(const Calibration& calibration, PlanRequest& request);
 
+// The link an --interconnect names: a preset, or "measured", the
+// calibration's (UsageError naming `calibration_file` where there is none).
+LinkModel named_link(const std::string& interconnect, const std::optional<Calibration>& calibration,
+                     const std::filesystem::path& calibration_file);
+
+// This machine's figures for a plan: the calibration's where there is one
+// (use_calibration), else the one-thread GEMM rate of bench/gemm_probe.hpp.
+// Returns where they came from, for people.
+std::string use_this_machine(const std::optional<Calibration>& calibration, PlanRequest& request);
+
 nlohmann::ordered_json to_json(const Calibration& calibration);
 // ConfigError naming `source` and the key.
 Calibration calibration_from_json(const nlohmann::json& json, const std::string& source);

@@ -47,7 +47,7 @@ Work step_work(const io::ModelFolder& folder, const pipelines::TransformerFacts&
       // The caption is cross-attended, not carried: all of it is image work.
       flops = bench::pixart_step_flops(models::PixArtConfig::from_config(config), 1, image_tokens,
                                        prompt_tokens);
-      return {flops.total(), 0, (flops.self_attention + flops.cross_attention) / flops.total()};
+      return {flops.total(), 0, flops.attention() / flops.total()};
     case models::DitFamily::kSD3:
       flops = bench::sd3_step_flops(models::SD3Config::from_config(config), 1, image_tokens,
                                     text_tokens);
@@ -60,7 +60,7 @@ Work step_work(const io::ModelFolder& folder, const pipelines::TransformerFacts&
   const double image_share =
       static_cast<double>(image_tokens) / static_cast<double>(image_tokens + text_tokens);
   return {flops.total() * image_share, flops.total() * (1 - image_share),
-          (flops.self_attention + flops.cross_attention) / flops.total()};
+          flops.attention() / flops.total()};
 }
 
 // Bytes of a folder component's weights in `dtype`, from its config alone.

@@ -18,7 +18,6 @@
 #include <cmath>
 #include <map>
 
-#include "bench/gemm_probe.hpp"
 #include "core/device.hpp"
 #include "core/error.hpp"
 #include "io/model_folder.hpp"
@@ -57,24 +56,9 @@ plan::PlanRequest plan_request(const ImageSettings& settings, int devices,
   } catch (const Error&) {
     request.dtype = at::kBFloat16;  // a GPU this machine lacks: plan for its usual dtype
   }
-  if (interconnect == QStringLiteral("measured")) {
-    if (!calibration)
-      throw UsageError("no calibration of this machine yet (xdit plan --calibrate)");
-    request.link = calibration->link;
-  } else {
-    request.link = plan::link_preset(interconnect.toStdString());
-  }
-  if (calibration) {
-    plan::use_calibration(*calibration, request);
-    source = QObject::tr("rate and link calibrated %1")
-                 .arg(QString::fromStdString(calibration->measured));
-  } else {
-    bench::GemmProbe probe;
-    for (int i = 0; i < 3; ++i)
-      probe.run();
-    request.flops_per_second = probe.rate();
-    source = QObject::tr("this machine's GEMM rate (run xdit plan --calibrate for a step's)");
-  }
+  request.link =
+      plan::named_link(interconnect.toStdString(), calibration, plan::default_calibration_path());
+  source = QString::fromStdString(plan::use_this_machine(calibration, request));
   return request;
 }
 
