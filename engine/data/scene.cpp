@@ -69,20 +69,16 @@ class Words {
   }
   std::optional<Place> take_place() {
     // Two-word places first ("top left" before "top").
-    for (size_t p = 0; p < kPlaceNames.size(); ++p) {
-      std::istringstream in(kPlaceNames[p]);
-      std::vector<std::string> parts;
-      for (std::string w; in >> w;)
-        parts.push_back(w);
-      if (parts.size() == 2 && at_ + 1 < words_.size() && words_[at_] == parts[0] &&
-          words_[at_ + 1] == parts[1]) {
-        at_ += 2;
-        return static_cast<Place>(p);
+    for (size_t length = 2; length >= 1; --length) {
+      if (at_ + length > words_.size())
+        continue;
+      const std::string phrase = length == 2 ? words_[at_] + " " + words_[at_ + 1] : words_[at_];
+      for (size_t p = 0; p < kPlaceNames.size(); ++p) {
+        if (phrase == kPlaceNames[p]) {
+          at_ += length;
+          return static_cast<Place>(p);
+        }
       }
-    }
-    for (size_t p = 0; p < kPlaceNames.size(); ++p) {
-      if (take(kPlaceNames[p]))
-        return static_cast<Place>(p);
     }
     return std::nullopt;
   }
