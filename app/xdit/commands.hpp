@@ -14,5 +14,6 @@ CommandRunner add_verify_command(CLI::App& app);
 CommandRunner add_bench_command(CLI::App& app);
 CommandRunner add_plan_command(CLI::App& app);
 CommandRunner add_report_command(CLI::App& app);
+CommandRunner add_train_command(CLI::App& app);
 
 }  // namespace xdit::app

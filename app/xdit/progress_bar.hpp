@@ -11,13 +11,16 @@ namespace xdit::app {
 
 class ProgressBar {
  public:
-  explicit ProgressBar(std::string label);
-  // `done` steps of `total` are complete.
-  void update(int64_t done, int64_t total);
+  // `already_done`: steps finished before this bar started (a resumed run),
+  // left out of the rate.
+  explicit ProgressBar(std::string label, int64_t already_done = 0);
+  // `done` steps of `total` are complete; `detail` follows the ETA ("loss 0.12").
+  void update(int64_t done, int64_t total, const std::string& detail = "");
   void finish();
 
  private:
   std::string label_;
+  int64_t already_done_;
   std::chrono::steady_clock::time_point start_;
   bool interactive_;
   bool finished_ = false;

@@ -91,17 +91,17 @@ PartialAttention attention_whole_matrix(const at::Tensor& q_in, const at::Tensor
                                         double scale) {
   const at::ScalarType compute = q_in.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   const at::Tensor q = q_in.to(compute), k = k_in.to(compute), v = v_in.to(compute);
-  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)).mul_(scale);
+  // Out of place throughout: in training autograd differentiates this form.
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2)) * scale;
   if (bias.defined())
     scores = scores + bias.to(compute);
   constexpr double kLowest = std::numeric_limits<float>::lowest();
   const at::Tensor row_max =
       scores.size(-1) == 0 ? at::full({q.size(0), q.size(1), q.size(2), 1}, kLowest, q.options())
                            : std::get<0>(scores.max(-1, true)).clamp_min(kLowest);
-  const at::Tensor weights = (scores - row_max).exp_();
+  const at::Tensor weights = (scores - row_max).exp();
   const at::Tensor sum = weights.sum(-1, true).clamp_min(std::numeric_limits<float>::min());
-  return {at::matmul(weights, v).div_(sum).to(q_in.scalar_type()),
-          (row_max + sum.log()).squeeze(-1)};
+  return {(at::matmul(weights, v) / sum).to(q_in.scalar_type()), (row_max + sum.log()).squeeze(-1)};
 }
 
 // LibTorch's memory-efficient kernel and its log-sum-exp, with the CPU
@@ -136,6 +136,12 @@ PartialAttention attention_partial(const at::Tensor& q_in, const at::Tensor& k_i
   // Named for profilers and the bench's per-kind breakdown (bench/op_breakdown).
   RECORD_USER_SCOPE("xdit::attention");
   check_inputs(q_in, k_in, v_in, bias_in);
+  // The fused kernels have no backward here: inputs that need gradients
+  // (train-builtin) take the plain formula, which autograd differentiates.
+  if (at::GradMode::is_enabled() &&
+      (q_in.requires_grad() || k_in.requires_grad() || v_in.requires_grad())) {
+    return attention_whole_matrix(q_in, k_in, v_in, bias_in, scale);
+  }
   if (!q_in.device().is_cpu() && q_in.scalar_type() != at::kDouble &&
       compat::has_fused_attention()) {
     if (auto fused = fused_partial(q_in, k_in, v_in, bias_in, scale))
@@ -192,7 +198,9 @@ PartialAttention attention_partial(const at::Tensor& q_in, const at::Tensor& k_i
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                      const at::Tensor& bias, double scale) {
-  if (!q.device().is_cpu() && compat::has_fused_attention()) {
+  const bool training =
+      at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+  if (!q.device().is_cpu() && compat::has_fused_attention() && !training) {
     // On a GPU LibTorch's fused kernels do this better than any loop of ours.
     RECORD_USER_SCOPE("xdit::attention");
     return compat::fused_attention(q, k, v, bias.defined() ? bias.to(q.scalar_type()) : bias,

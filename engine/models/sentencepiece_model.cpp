@@ -145,13 +145,15 @@ constexpr const char* kCommonWords[] = {
 constexpr const char* kSuffixes[] = {"s", "ing", "ed", "er", "ly", "es", "en", "est", "th", "ion"};
 
 // The normal pieces in vocabulary order: the earlier, the higher the score.
-std::vector<std::string> tiny_model_pieces(size_t count) {
+std::vector<std::string> tiny_model_pieces(size_t count, const std::vector<std::string>& words) {
   std::vector<std::string> pieces;
   std::set<std::string> seen;
   const auto add = [&](std::string piece) {
     if (pieces.size() < count && seen.insert(piece).second)
       pieces.push_back(std::move(piece));
   };
+  for (const auto& word : words)
+    add(kWordBoundary + word);
   add(kWordBoundary);
   for (char c = 'a'; c <= 'z'; ++c)
     add(std::string(1, c));
@@ -225,7 +227,7 @@ void SentencePieceModel::encode(std::string_view text, std::vector<int64_t>& ids
   }
 }
 
-std::string make_tiny_sentencepiece_model(int vocab_size) {
+std::string make_tiny_sentencepiece_model(int vocab_size, const std::vector<std::string>& words) {
   constexpr int kSpecialPieces = 3;
   if (vocab_size < kSpecialPieces + 1) {
     throw UsageError("make_tiny_sentencepiece_model: vocab_size must be at least 4, got " +
@@ -244,7 +246,7 @@ std::string make_tiny_sentencepiece_model(int vocab_size) {
   put_piece("<unk>", 0.0f, kTypeUnknown);
   // Scores that are exact binary fractions keep the model identical across
   // compilers; each piece costs about -1, so Viterbi prefers fewer pieces.
-  const auto pieces = tiny_model_pieces(static_cast<size_t>(vocab_size - kSpecialPieces));
+  const auto pieces = tiny_model_pieces(static_cast<size_t>(vocab_size - kSpecialPieces), words);
   for (size_t i = 0; i < pieces.size(); ++i) {
     put_piece(pieces[i], -1.0f - static_cast<float>(i) / 1024.0f, kTypeNormal);
   }

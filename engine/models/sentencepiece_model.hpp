@@ -41,6 +41,9 @@ class SentencePieceModel {
 // "▁", letters, digits, punctuation, common English words and generated
 // letter sequences until `vocab_size` pieces. Written directly in the
 // ModelProto wire format, so it is byte-identical on every run and machine.
-std::string make_tiny_sentencepiece_model(int vocab_size);
+// `words` come first as whole-word pieces: a vocabulary in which every word
+// of a small language (the scene captions of data/scene.hpp) is one token.
+std::string make_tiny_sentencepiece_model(int vocab_size,
+                                          const std::vector<std::string>& words = {});
 
 }  // namespace xdit::models

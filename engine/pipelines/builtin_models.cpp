@@ -48,50 +48,6 @@ constexpr std::array<BuiltinModel, 5> kBuiltinModels = {{
     {"builtin:bench-flux", "bench-flux-v1", write_bench_flux},
 }};
 
-// A PixArt-α-architecture transformer (learned sigma, no size conditions
-// below sample_size 128), cross-attending at its own width.
-Json transformer_config(const BuiltinPixArtShape& shape, int64_t text_channels) {
-  return {{"_class_name", "PixArtTransformer2DModel"},
-          {"num_attention_heads", shape.num_attention_heads},
-          {"attention_head_dim", shape.attention_head_dim},
-          {"in_channels", 4},
-          {"out_channels", 8},
-          {"num_layers", shape.num_layers},
-          {"dropout", 0.0},
-          {"norm_num_groups", 32},
-          {"cross_attention_dim", shape.num_attention_heads * shape.attention_head_dim},
-          {"attention_bias", true},
-          {"sample_size", shape.sample_size},
-          {"patch_size", 2},
-          {"activation_fn", "gelu-approximate"},
-          {"num_embeds_ada_norm", 1000},
-          {"upcast_attention", false},
-          {"norm_type", "ada_norm_single"},
-          {"norm_elementwise_affine", false},
-          {"norm_eps", 1e-6},
-          {"interpolation_scale", nullptr},
-          {"use_additional_conditions", nullptr},
-          {"caption_channels", text_channels},
-          {"attention_type", "default"}};
-}
-
-// PixArt's scheduler: DPMSolverMultistepScheduler with library defaults.
-Json pixart_scheduler_config() {
-  return {{"_class_name", "DPMSolverMultistepScheduler"},
-          {"num_train_timesteps", 1000},
-          {"beta_start", 0.0001},
-          {"beta_end", 0.02},
-          {"beta_schedule", "linear"},
-          {"solver_order", 2},
-          {"prediction_type", "epsilon"},
-          {"algorithm_type", "dpmsolver++"},
-          {"solver_type", "midpoint"},
-          {"lower_order_final", true},
-          {"final_sigmas_type", "zero"},
-          {"timestep_spacing", "linspace"},
-          {"steps_offset", 0}};
-}
-
 }  // namespace
 
 std::vector<std::string> builtin_model_names() {
@@ -123,12 +79,12 @@ void write_tiny_pixart(const std::filesystem::path& folder) {
 
 void write_builtin_pixart(const std::filesystem::path& folder, const BuiltinPixArtShape& shape) {
   constexpr int64_t kTextWidth = 64;
-  const Json transformer = transformer_config(shape, kTextWidth);
+  const Json transformer = builtin::pixart_transformer_config(shape, kTextWidth, true);
   io::ModelFolderWriter writer(folder, "PixArtAlphaPipeline");
   builtin::write_t5(writer, "tokenizer", "text_encoder", kTextWidth, 120);
   builtin::write_transformer<models::PixArtTransformer, models::PixArtConfig>(writer, transformer);
   builtin::write_vae(writer, 4, 0.18215, std::nullopt);
-  builtin::write_scheduler(writer, pixart_scheduler_config());
+  builtin::write_scheduler(writer, builtin::pixart_scheduler_config());
   writer.finish();
 }
 

@@ -12,7 +12,8 @@ namespace {
 
 constexpr int kTinyVocabularyPieces = 400;
 
-// T5EncoderModel checkpoints hold the tied embedding under both names.
+}  // namespace
+
 io::NamedTensors with_tied_embeddings(io::NamedTensors tensors) {
   at::Tensor embedding;
   bool has_shared = false;
@@ -30,10 +31,50 @@ io::NamedTensors with_tied_embeddings(io::NamedTensors tensors) {
   return tensors;
 }
 
-}  // namespace
-
 io::Config as_config(const Json& json, const std::string& source) {
   return io::Config(nlohmann::json::parse(json.dump()), source);
+}
+
+Json pixart_transformer_config(const BuiltinPixArtShape& shape, int64_t text_channels,
+                               bool learned_sigma) {
+  return {{"_class_name", "PixArtTransformer2DModel"},
+          {"num_attention_heads", shape.num_attention_heads},
+          {"attention_head_dim", shape.attention_head_dim},
+          {"in_channels", 4},
+          {"out_channels", learned_sigma ? 8 : 4},
+          {"num_layers", shape.num_layers},
+          {"dropout", 0.0},
+          {"norm_num_groups", 32},
+          {"cross_attention_dim", shape.num_attention_heads * shape.attention_head_dim},
+          {"attention_bias", true},
+          {"sample_size", shape.sample_size},
+          {"patch_size", 2},
+          {"activation_fn", "gelu-approximate"},
+          {"num_embeds_ada_norm", 1000},
+          {"upcast_attention", false},
+          {"norm_type", "ada_norm_single"},
+          {"norm_elementwise_affine", false},
+          {"norm_eps", 1e-6},
+          {"interpolation_scale", nullptr},
+          {"use_additional_conditions", nullptr},
+          {"caption_channels", text_channels},
+          {"attention_type", "default"}};
+}
+
+Json pixart_scheduler_config() {
+  return {{"_class_name", "DPMSolverMultistepScheduler"},
+          {"num_train_timesteps", 1000},
+          {"beta_start", 0.0001},
+          {"beta_end", 0.02},
+          {"beta_schedule", "linear"},
+          {"solver_order", 2},
+          {"prediction_type", "epsilon"},
+          {"algorithm_type", "dpmsolver++"},
+          {"solver_type", "midpoint"},
+          {"lower_order_final", true},
+          {"final_sigmas_type", "zero"},
+          {"timestep_spacing", "linspace"},
+          {"steps_offset", 0}};
 }
 
 void write_scheduler(io::ModelFolderWriter& writer, const Json& config) {
@@ -41,37 +82,46 @@ void write_scheduler(io::ModelFolderWriter& writer, const Json& config) {
   writer.write_config("scheduler", config);
 }
 
-void write_t5(io::ModelFolderWriter& writer, const std::string& tokenizer,
-              const std::string& encoder, int64_t d_model, int64_t max_length) {
-  const std::string spiece = models::make_tiny_sentencepiece_model(kTinyVocabularyPieces);
+void write_t5_tokenizer(io::ModelFolderWriter& writer, const std::string& component,
+                        const std::string& spiece, int64_t max_length) {
   const auto t5_tokenizer = models::T5Tokenizer::from_serialized(spiece);
-  writer.add_component(tokenizer, "transformers", "T5Tokenizer");
-  writer.write_config(tokenizer, {{"tokenizer_class", "T5Tokenizer"},
+  writer.add_component(component, "transformers", "T5Tokenizer");
+  writer.write_config(component, {{"tokenizer_class", "T5Tokenizer"},
                                   {"extra_ids", t5_tokenizer.options().extra_ids},
                                   {"eos_token", "</s>"},
                                   {"pad_token", "<pad>"},
                                   {"unk_token", "<unk>"},
                                   {"model_max_length", max_length}});
-  writer.write_file(tokenizer, "spiece.model", spiece);
+  writer.write_file(component, "spiece.model", spiece);
+}
 
-  const Json config = {{"architectures", {"T5EncoderModel"}},
-                       {"model_type", "t5"},
-                       {"vocab_size", t5_tokenizer.vocab_size()},
-                       {"d_model", d_model},
-                       {"d_kv", d_model / 4},
-                       {"d_ff", 2 * d_model},
-                       {"num_layers", 2},
-                       {"num_heads", 4},
-                       {"relative_attention_num_buckets", 32},
-                       {"relative_attention_max_distance", 128},
-                       {"layer_norm_epsilon", 1e-6},
-                       {"feed_forward_proj", "gated-gelu"},
-                       {"dense_act_fn", "gelu_new"},
-                       {"is_gated_act", true},
-                       {"pad_token_id", 0},
-                       {"eos_token_id", 1},
-                       {"tie_word_embeddings", false},
-                       {"torch_dtype", "float32"}};
+Json t5_encoder_config(int64_t vocab_size, int64_t d_model) {
+  return {{"architectures", {"T5EncoderModel"}},
+          {"model_type", "t5"},
+          {"vocab_size", vocab_size},
+          {"d_model", d_model},
+          {"d_kv", d_model / 4},
+          {"d_ff", 2 * d_model},
+          {"num_layers", 2},
+          {"num_heads", 4},
+          {"relative_attention_num_buckets", 32},
+          {"relative_attention_max_distance", 128},
+          {"layer_norm_epsilon", 1e-6},
+          {"feed_forward_proj", "gated-gelu"},
+          {"dense_act_fn", "gelu_new"},
+          {"is_gated_act", true},
+          {"pad_token_id", 0},
+          {"eos_token_id", 1},
+          {"tie_word_embeddings", false},
+          {"torch_dtype", "float32"}};
+}
+
+void write_t5(io::ModelFolderWriter& writer, const std::string& tokenizer,
+              const std::string& encoder, int64_t d_model, int64_t max_length) {
+  const std::string spiece = models::make_tiny_sentencepiece_model(kTinyVocabularyPieces);
+  write_t5_tokenizer(writer, tokenizer, spiece, max_length);
+  const Json config =
+      t5_encoder_config(models::T5Tokenizer::from_serialized(spiece).vocab_size(), d_model);
   writer.add_component(encoder, "transformers", "T5EncoderModel");
   writer.write_config(encoder, config);
   writer.write_weights(

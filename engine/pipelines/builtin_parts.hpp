@@ -11,6 +11,7 @@
 #include "io/config.hpp"
 #include "io/model_folder.hpp"
 #include "io/synthetic_weights.hpp"
+#include "pipelines/builtin_models.hpp"
 
 namespace xdit::pipelines::builtin {
 
@@ -38,8 +39,28 @@ void write_transformer(io::ModelFolderWriter& writer, const Json& config) {
   writer.write_weights("transformer", synthesize<Model, Config>(config, "transformer"));
 }
 
+// A PixArt-α-architecture transformer (no size conditions below
+// sample_size 128) cross-attending at its own width; `learned_sigma`: it
+// also predicts the variance (8 output channels), as PixArt's checkpoints do.
+Json pixart_transformer_config(const BuiltinPixArtShape& shape, int64_t text_channels,
+                               bool learned_sigma);
+
+// PixArt's scheduler: DPMSolverMultistepScheduler with library defaults.
+Json pixart_scheduler_config();
+
 // The scheduler component of class config["_class_name"].
 void write_scheduler(io::ModelFolderWriter& writer, const Json& config);
+
+// A T5Tokenizer component around the SentencePiece model `spiece`.
+void write_t5_tokenizer(io::ModelFolderWriter& writer, const std::string& component,
+                        const std::string& spiece, int64_t max_length);
+
+// A small T5EncoderModel's config.json: 2 layers, 4 heads, gated GELU.
+Json t5_encoder_config(int64_t vocab_size, int64_t d_model);
+
+// T5EncoderModel checkpoints hold the tied embedding under both names
+// ("shared.weight" and "encoder.embed_tokens.weight"): adds the missing one.
+io::NamedTensors with_tied_embeddings(io::NamedTensors tensors);
 
 // A tiny SentencePiece T5 tokenizer as `tokenizer`, and a T5 encoder of
 // width `d_model` as `encoder`.
