@@ -155,6 +155,9 @@ CommandRunner add_train_command(CLI::App& app) {
   command->add_option("--work", options->work,
                       "Checkpoint and latent cache (default: OUTPUT.work); an interrupted run "
                       "resumes from it");
+  command->add_option("--init-from", t.init_from,
+                      "Continue from this scene model's weights (same shape) instead of random "
+                      "values; with --vae-steps 0 its VAE is kept");
   command->add_option("--vae-steps", t.vae_steps)->capture_default_str();
   command->add_option("--vae-batch", t.vae_batch)->capture_default_str();
   command->add_option("--vae-lr", t.vae_lr)->capture_default_str();

@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "data/scene.hpp"
+#include "io/model_folder.hpp"
 #include "io/safetensors_writer.hpp"
 #include "io/weight_source.hpp"
 #include "models/autoencoder_kl.hpp"
@@ -283,6 +284,23 @@ double transformer_step(const TextAndDit& models, AdamW& optimizer, const at::Te
   return loss.item<double>();
 }
 
+// `initial`'s keys, each with init_from's value for them. The folder's
+// other keys are left (a T5 file holds its tied embedding twice).
+io::NamedTensors from_folder(const io::NamedTensors& initial, const std::filesystem::path& folder,
+                             const std::string& component) {
+  const auto source = io::ModelFolder(folder).weights(component);
+  io::NamedTensors values;
+  for (const auto& [key, tensor] : initial) {
+    if (!source->contains(key) || source->shape(key) != tensor.sizes().vec()) {
+      throw FileError(source->describe(), "has no '" + key +
+                                              "' of the shape the options give; "
+                                              "--init-from takes a model of the same shape");
+    }
+    values.emplace_back(key, source->load(key).to(at::kFloat));
+  }
+  return values;
+}
+
 io::NamedTensors joined(std::initializer_list<io::NamedTensors> parts) {
   io::NamedTensors all;
   for (const auto& part : parts)
@@ -294,6 +312,7 @@ io::NamedTensors joined(std::initializer_list<io::NamedTensors> parts) {
 
 Json TrainOptions::to_json() const {
   return {{"shape", shape.to_json()},
+          {"init_from", init_from.string()},
           {"vae_steps", vae_steps},
           {"vae_batch", vae_batch},
           {"vae_lr", vae_lr},
@@ -311,7 +330,8 @@ void TrainOptions::validate() const {
       throw UsageError(std::string("--") + name + " must be at least 1, got " +
                        std::to_string(value));
   };
-  positive(vae_steps, "vae-steps");
+  if (init_from.empty() || vae_steps != 0)
+    positive(vae_steps, "vae-steps");
   positive(vae_batch, "vae-batch");
   positive(scenes, "scenes");
   positive(transformer_steps, "transformer-steps");
@@ -354,6 +374,9 @@ TrainReport train_builtin(const TrainOptions& options, const TrainProgressCallba
       if (auto stored = checkpoint->parameters(component))
         return Parameters(*stored, options.device, component);
     }
+    if (!options.init_from.empty())
+      return Parameters(from_folder(make(), options.init_from, component), options.device,
+                        component);
     return Parameters(make(), options.device, component);
   };
 

@@ -25,6 +25,11 @@ struct TrainOptions {
   std::filesystem::path output;    // the diffusers folder written at the end
   std::filesystem::path work_dir;  // checkpoint and latent cache
   SceneModelShape shape;
+  // A scene model folder (of the same shape) to start from instead of
+  // random values: training continues from its weights, with fresh
+  // optimizer moments. Empty: random starting values.
+  std::filesystem::path init_from;
+  // 0 keeps init_from's VAE as it is.
   int64_t vae_steps = 1000;
   int64_t vae_batch = 16;
   double vae_lr = 1e-3;

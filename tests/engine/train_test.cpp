@@ -216,6 +216,33 @@ TEST(TrainBuiltin, AnInterruptedRunResumesToTheSameWeights) {
   }
 }
 
+TEST(TrainBuiltin, ContinuesFromAModelFolderOfItsShape) {
+  const TempFolder folder;
+  const TrainOptions first = tiny_options(folder, "first");
+  train_builtin(first, {});
+  TrainOptions more = tiny_options(folder, "more");
+  more.init_from = first.output;
+  more.vae_steps = 0;  // the VAE kept as it is
+  EXPECT_TRUE(train_builtin(more, {}).finished);
+  const auto before = all_weights(first.output), after = all_weights(more.output);
+  ASSERT_EQ(before.size(), after.size());
+  int moved = 0;
+  for (size_t i = 0; i < before.size(); ++i) {
+    ASSERT_EQ(before[i].first, after[i].first);
+    const bool same = at::equal(before[i].second, after[i].second);
+    if (before[i].first.rfind("vae/", 0) == 0)
+      EXPECT_TRUE(same) << before[i].first;
+    else
+      moved += same ? 0 : 1;
+  }
+  EXPECT_GT(moved, 0);
+
+  TrainOptions other = tiny_options(folder, "other");
+  other.init_from = first.output;
+  other.shape.layers = 2;
+  EXPECT_THROW(train_builtin(other, {}), FileError);
+}
+
 TEST(TrainBuiltin, RefusesBadOptionsAForeignCheckpointAndAnExistingOutput) {
   const TempFolder folder;
   TrainOptions options = tiny_options(folder, "model");
