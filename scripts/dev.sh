@@ -104,8 +104,9 @@ describe_image() {
   # A PNG's width and height: big-endian 32-bit integers at bytes 16-23 (IHDR).
   read -r width height < <(od -An -tu4 --endian=big -j16 -N8 "$png")
   echo "Wrote $png: ${width}x${height} px, prompt \"$prompt\"."
-  echo "builtin:tiny-pixart has random weights, so the image is a texture, not a picture of" \
-    "the prompt; give --model a downloaded PixArt folder for that (README: Using it)."
+  echo "builtin:scenes was trained here (xdit train-builtin) to draw one or two shapes of" \
+    "named colours on a plain or two-tone background; give --model a downloaded PixArt" \
+    "folder for anything else (README: Using it)."
 }
 
 case "${1:-}" in
@@ -113,8 +114,8 @@ case "${1:-}" in
     install_missing_packages
     build_tree "${demo_targets[@]}"
     mkdir -p "$repo/out"
-    prompt="a lighthouse on a cliff at sunset, oil painting"
-    time "$build/app/xdit" generate --model builtin:tiny-pixart --prompt "$prompt" \
+    prompt="a small yellow star at the top left and a small red circle at the bottom right on a blue background"
+    time "$build/app/xdit" generate --model builtin:scenes --prompt "$prompt" \
       --num_inference_steps 20 --seed 42 --output "$repo/out/demo.png"
     describe_image "$repo/out/demo.png" "$prompt"
     ;;

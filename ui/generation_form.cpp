@@ -133,7 +133,8 @@ void GenerationForm::buildModelGroup(QFormLayout* form) {
 }
 
 void GenerationForm::buildImageGroup(QFormLayout* form) {
-  prompt_ = new QPlainTextEdit(tr("a lighthouse on a cliff at sunset, oil painting"));
+  // A prompt the default model (builtin:scenes) can draw.
+  prompt_ = new QPlainTextEdit(tr("a red circle on a blue background"));
   prompt_->setObjectName("prompt");
   prompt_->setTabChangesFocus(true);
   prompt_->setFixedHeight(prompt_->fontMetrics().lineSpacing() * 4);

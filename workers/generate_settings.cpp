@@ -62,9 +62,12 @@ void add_generate_flags(CLI::App& command, GenerateSettings& settings) {
   auto& request = settings.request;
   auto& group = settings.group;
   command
-      .add_option("--model", group.model,
-                  "diffusers pipeline folder (PixArt-α/Σ, SD3/SD3.5, Flux.1), or a built-in "
-                  "one with no download: builtin:tiny-pixart, builtin:tiny-sd3, builtin:tiny-flux")
+      .add_option(
+          "--model", group.model,
+          "diffusers pipeline folder (PixArt-α/Σ, SD3/SD3.5, Flux.1), or a built-in "
+          "one with no download: builtin:scenes (trained: \"a red circle on a blue background\", "
+          "\"a small yellow star at the top left on a black background\"), "
+          "builtin:tiny-pixart, builtin:tiny-sd3, builtin:tiny-flux (random weights)")
       ->capture_default_str();
   command.add_option("--prompt", request.prompts, "Prompt(s); one image batch row each")
       ->required();

@@ -16,9 +16,10 @@
 namespace xdit::workers {
 
 struct GroupSpec {
-  // A diffusers folder or a built-in name (builtin:tiny-pixart); the launcher
-  // resolves it once and sends the folder to the workers.
-  std::string model = "builtin:tiny-pixart";
+  // A diffusers folder or a built-in name (builtin:scenes, the trained
+  // default; builtin:tiny-pixart, ...); the launcher resolves it once and
+  // sends the folder to the workers.
+  std::string model = "builtin:scenes";
   std::string variant;          // weights variant ("fp16"); empty: the default weights
   std::string device = "auto";  // --device: auto, cpu, cuda or cuda:N (core/device.hpp)
   std::string dtype = "auto";   // --dtype of the transformer and text encoder

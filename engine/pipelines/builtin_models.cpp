@@ -28,6 +28,8 @@ struct BuiltinModel {
   // Bump the version when the model's files change, so that stale caches
   // are not used.
   std::string_view folder;
+  // Null for a model that ships as files (trained, not made): `folder`
+  // under the installed share/xdit/models, else the source tree's models/.
   void (*write)(const std::filesystem::path& folder);
 };
 
@@ -39,7 +41,9 @@ void write_bench_flux(const std::filesystem::path& folder) {
   write_builtin_flux(folder, kBenchFluxShape);
 }
 
-constexpr std::array<BuiltinModel, 5> kBuiltinModels = {{
+constexpr std::array<BuiltinModel, 6> kBuiltinModels = {{
+    // Trained by `xdit train-builtin` to draw the scenes of data/scene.hpp.
+    {"builtin:scenes", "builtin-scenes", nullptr},
     // Small enough for a 20-step image in seconds on one core.
     {"builtin:tiny-pixart", "tiny-pixart-v2", write_tiny_pixart},
     {"builtin:bench-pixart", "bench-pixart-v2", write_bench_pixart},
@@ -47,6 +51,24 @@ constexpr std::array<BuiltinModel, 5> kBuiltinModels = {{
     {"builtin:tiny-flux", "tiny-flux-v1", write_tiny_flux},
     {"builtin:bench-flux", "bench-flux-v1", write_bench_flux},
 }};
+
+std::filesystem::path shipped_model(std::string_view folder) {
+  std::vector<std::filesystem::path> candidates;
+  std::error_code error;
+  const auto executable = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    candidates.push_back(executable.parent_path() / ".." / "share" / "xdit" / "models" / folder);
+  }
+  candidates.push_back(std::filesystem::path(XDIT_SOURCE_MODELS_DIR) / folder);
+  std::string tried;
+  for (const auto& candidate : candidates) {
+    if (std::filesystem::exists(candidate / "model_index.json"))
+      return candidate.lexically_normal();
+    tried += (tried.empty() ? "" : ", ") + candidate.lexically_normal().string();
+  }
+  throw FileError(std::string(folder),
+                  "the built-in model's files are missing (looked in " + tried + ")");
+}
 
 }  // namespace
 
@@ -100,6 +122,8 @@ std::filesystem::path resolve_model(std::string_view spec, const std::filesystem
     throw UsageError("unknown built-in model '" + std::string(spec) + "' (available: " + known +
                      ")");
   }
+  if (model->write == nullptr)
+    return shipped_model(model->folder);
   const auto folder = cache_dir / model->folder;
   if (std::filesystem::exists(folder / "model_index.json"))
     return folder;
