@@ -1,12 +1,13 @@
 #pragma once
-// `xdit bench --cases quality`: what stale activations cost in image
-// quality, so that users can choose a warm-up knowingly. For PipeFusion
-// (several patch counts) and DistriFusion on 2 ranks, and each warm-up step
-// count, the final image is compared with the serial image of the same
-// request: largest per-channel difference in 8-bit levels, PSNR, and the
-// largest latent difference relative to the latents' scale. With every step
-// a warm-up step both methods are exact, which the table's last column
-// shows as a check.
+// `xdit bench --cases quality`: what each parallel method does to what the
+// image shows, so that users can choose a method and a warm-up knowingly.
+// The trained built-in scene model draws a fixed list of scene prompts under
+// several seeds, serially and under each method on 2 ranks (the exact ones,
+// and PipeFusion with several patch counts and DistriFusion at each warm-up
+// step count); each run reports its prompt accuracy (bench/prompt_accuracy:
+// the images graded against their captions) beside its PSNR against the
+// serial images. With every step a warm-up step the stale methods are
+// exact, which the table's last column shows as a check.
 
 #include <cstdint>
 #include <functional>
@@ -18,20 +19,22 @@
 namespace xdit::workers {
 
 struct QualityBenchSettings {
-  std::string model = "builtin:tiny-pixart";
+  std::string model = "builtin:scenes";
   int64_t steps = 20;
   std::vector<int> warmups = {0, 1, 2, 4};
   std::vector<int> pipeline_patches = {2, 4, 8};  // PipeFusion's M on 2 stages
-  uint64_t seed = 0;
+  size_t prompts = 32;
+  std::vector<uint64_t> seeds = {0, 1};
 };
 
-// The serial image once, then one 2-rank group per method and warm-up, plus
-// each method with full warm-up; `on_record` as each run ends.
+// The checker on the renderer's own images of the prompts, then serial,
+// then one 2-rank group per method (and warm-up); `on_record` as each ends.
 std::vector<bench::Record> run_quality_bench(
     const QualityBenchSettings& settings,
     const std::function<void(const bench::Record&)>& on_record = {});
 
-// Rows: methods; columns: warm-up steps; cells: "PSNR dB (max levels)".
+// Two markdown tables: the exact methods (prompt accuracy, PSNR against
+// serial), and the stale ones by warm-up ("accuracy % (PSNR dB)").
 std::string format_quality_table(const std::vector<bench::Record>& records,
                                  const QualityBenchSettings& settings);
 

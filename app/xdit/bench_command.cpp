@@ -134,9 +134,16 @@ void run_methods(const BenchOptions& options, const std::vector<std::string>& na
 
 void run_quality(const BenchOptions& options, nlohmann::ordered_json& records) {
   workers::QualityBenchSettings settings;
-  settings.seed = options.settings.seed;
-  std::printf("stale activations against serial on %s, %lld steps, 2 ranks per run\n\n",
-              settings.model.c_str(), static_cast<long long>(settings.steps));
+  settings.seeds = {options.settings.seed, options.settings.seed + 1};
+  if (options.models.size() > 1)
+    throw UsageError("xdit bench: the quality case runs one --model");
+  if (!options.models.empty())
+    settings.model = options.models.front();
+  std::printf(
+      "prompt accuracy and PSNR against serial on %s, %zu scene prompts x %zu seeds, %lld "
+      "steps, 2 ranks per parallel run\n\n",
+      settings.model.c_str(), settings.prompts, settings.seeds.size(),
+      static_cast<long long>(settings.steps));
   std::fflush(stdout);
   const std::vector<bench::Record> rows =
       workers::run_quality_bench(settings, [&](const bench::Record& record) {
@@ -249,10 +256,10 @@ CommandRunner add_bench_command(CLI::App& app) {
                    "1024 and 2048 px on the first visible GPU")
       ->capture_default_str();
   command->add_option("--json", options->json_path, "Also write the figures as JSON to this file");
-  command->add_option(
-      "--model", options->models,
-      "The model of the method_* cases (default builtin:bench-pixart; "
-      "builtin:bench-flux is a Flux-shaped MMDiT), or the models of a --config sweep");
+  command->add_option("--model", options->models,
+                      "The model of the method_* cases (default builtin:bench-pixart; "
+                      "builtin:bench-flux is a Flux-shaped MMDiT), of the quality case (default "
+                      "builtin:scenes), or the models of a --config sweep");
 
   const std::string sweep = "Sweeps (docs/sweeps.md)";
   command

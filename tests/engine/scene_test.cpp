@@ -10,6 +10,7 @@
 
 #include <set>
 
+#include "bench/prompt_accuracy.hpp"
 #include "core/error.hpp"
 #include "data/scene_check.hpp"
 #include "data/scene_render.hpp"
@@ -143,6 +144,30 @@ TEST(SceneCheck, SaysNoToEveryDifference) {
   differs(s, "no green");
   EXPECT_THROW(check_caption(image, "a blue blob"), UsageError);
   EXPECT_TRUE(check_caption(image, caption(truth)).correct);
+}
+
+// The quality bench's list: fixed, apart from the training scenes, graded
+// right on the renderer's images under every seed and wrong on others'.
+TEST(PromptAccuracy, CountsTheImagesThatShowTheirPrompts) {
+  const auto scenes = bench::quality_scenes(6);
+  EXPECT_EQ(scenes, bench::quality_scenes(6));
+  EXPECT_NE(caption(scenes[0]), caption(sample_scene(1, 0)));
+  std::vector<at::Tensor> images;
+  for (int copy = 0; copy < 2; ++copy) {
+    for (const auto& scene : scenes)
+      images.push_back(render(scene, 64, 64));
+  }
+  const auto right = bench::prompt_accuracy(at::stack(images), scenes);
+  EXPECT_EQ(right.correct, 12);
+  EXPECT_EQ(right.percent(), 100.0);
+  EXPECT_TRUE(right.misses.empty());
+
+  std::swap(images[0], images[1]);
+  const auto two_wrong = bench::prompt_accuracy(at::stack(images), scenes);
+  EXPECT_EQ(two_wrong.correct, 10);
+  ASSERT_EQ(two_wrong.misses.size(), 2u);
+  EXPECT_EQ(two_wrong.misses[0].rfind(caption(scenes[0]) + ": ", 0), 0u) << two_wrong.misses[0];
+  EXPECT_THROW(bench::prompt_accuracy(at::stack(images).narrow(0, 0, 5), scenes), UsageError);
 }
 
 }  // namespace

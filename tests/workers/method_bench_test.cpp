@@ -1,5 +1,7 @@
 // The table of `xdit bench --cases methods` and the per-rank figures the
-// workers report for it. The sweep itself is a benchmark, not a test.
+// workers report for it. The sweep itself is a benchmark, not a test. And
+// `--cases quality` on a short list: every run graded, the exact methods
+// and the fully warmed stale ones equal to serial.
 
 #include "workers/method_bench.hpp"
 
@@ -9,6 +11,7 @@
 
 #include "pipelines/builtin_models.hpp"
 #include "workers/control_protocol.hpp"
+#include "workers/quality_bench.hpp"
 
 namespace xdit::workers {
 namespace {
@@ -66,6 +69,36 @@ TEST(MethodBench, ReadyMessageCarriesTheTransformerParameterBytes) {
   // A worker that does not say is read as zero, like the other optional fields.
   const Message older = decode(R"({"v":1,"type":"ready","rank":0,"load_seconds":1.5})");
   EXPECT_EQ(std::get<ReadyMessage>(older).transformer_parameter_bytes, 0);
+}
+
+TEST(QualityBench, GradesEveryRunAndTheExactOnesMatchSerial) {
+  QualityBenchSettings settings;
+  settings.steps = 4;
+  settings.warmups = {0};
+  settings.pipeline_patches = {2};
+  settings.prompts = 4;
+  settings.seeds = {0};
+  const std::vector<bench::Record> records = run_quality_bench(settings);
+  // checker, serial, 4 exact methods, (PipeFusion + DistriFusion) x (warm-up 0, all).
+  ASSERT_EQ(records.size(), 10u);
+  EXPECT_EQ(records[0].find("prompt_accuracy"), 100.0);
+  for (const bench::Record& record : records) {
+    SCOPED_TRACE(record.name);
+    const double accuracy = record.find("prompt_accuracy").value_or(-1);
+    EXPECT_GE(accuracy, 0.0);
+    EXPECT_LE(accuracy, 100.0);
+    EXPECT_EQ(record.find("images"), 4.0);
+    const bool exact = record.name.find("warmup") == std::string::npos ||
+                       record.name.find("warmup4") != std::string::npos;
+    // Exact up to the order of float sums: below one 8-bit level.
+    if (exact && record.find("max_abs_levels"))
+      EXPECT_LE(*record.find("max_abs_levels"), 1.0);
+  }
+  const std::string table = format_quality_table(records, settings);
+  for (const char* row : {"| serial |", "| Ulysses 2 |", "| PipeFusion 2 stages, M=2 |",
+                          "| DistriFusion 2 patches |", "100.0 % on the renderer"}) {
+    EXPECT_NE(table.find(row), std::string::npos) << row << " in\n" << table;
+  }
 }
 
 }  // namespace
