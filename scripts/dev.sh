@@ -114,10 +114,12 @@ case "${1:-}" in
     install_missing_packages
     build_tree "${demo_targets[@]}"
     mkdir -p "$repo/out"
-    prompt="a small yellow star at the top left and a small red circle at the bottom right on a blue background"
+    prompt="a yellow star on a purple background"
     time "$build/app/xdit" generate --model builtin:scenes --prompt "$prompt" \
       --num_inference_steps 20 --seed 42 --output "$repo/out/demo.png"
     describe_image "$repo/out/demo.png" "$prompt"
+    # The scene checker's verdict: whether the image shows what was asked.
+    "$build/app/xdit" check-scene "$repo/out/demo.png" || true
     ;;
   test)
     install_missing_packages

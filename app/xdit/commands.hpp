@@ -15,5 +15,6 @@ CommandRunner add_bench_command(CLI::App& app);
 CommandRunner add_plan_command(CLI::App& app);
 CommandRunner add_report_command(CLI::App& app);
 CommandRunner add_train_command(CLI::App& app);
+CommandRunner add_check_command(CLI::App& app);
 
 }  // namespace xdit::app

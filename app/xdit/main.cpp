@@ -17,9 +17,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version",
                        "xdit " + xdit::xdit_version() + " (" + xdit::git_revision() + ")");
   std::map<CLI::App*, xdit::app::CommandRunner> runners;
-  for (auto add : {xdit::app::add_generate_command, xdit::app::add_verify_command,
-                   xdit::app::add_bench_command, xdit::app::add_plan_command,
-                   xdit::app::add_report_command, xdit::app::add_train_command}) {
+  for (auto add :
+       {xdit::app::add_generate_command, xdit::app::add_verify_command,
+        xdit::app::add_bench_command, xdit::app::add_plan_command, xdit::app::add_report_command,
+        xdit::app::add_train_command, xdit::app::add_check_command}) {
     const size_t before = app.get_subcommands({}).size();
     auto runner = add(app);
     runners[app.get_subcommands({}).at(before)] = std::move(runner);
