@@ -153,7 +153,7 @@ void GenerationForm::buildImageGroup(QFormLayout* form) {
     side->setRange(16, kMaxSide);
     side->setSingleStep(16);
   }
-  height_->setValue(512);  // the built-in model's base size
+  height_->setValue(512);  // until the model's own size is read
   width_->setValue(512);
   binning_ = new QCheckBox(tr("Bin"));
   binning_->setChecked(true);
@@ -321,6 +321,7 @@ void GenerationForm::setSettings(const ImageSettings& s) {
   device_picker_->show(s.spec);
   // The size goes in as custom; fillResolutions selects its bucket, if any.
   resolution_->setCurrentIndex(resolution_->count() - 1);
+  size_restored_ = r.height > 0 || r.width > 0;
   if (r.height > 0)
     height_->setValue(static_cast<int>(r.height));
   if (r.width > 0)
@@ -372,6 +373,13 @@ void GenerationForm::modelInspected() {
     guidance_->setEnabled(model_->guidance);
     guidance_->setValue(restored_guidance_.value_or(model_->default_guidance));
     restored_guidance_.reset();
+    // A model chosen, not restored with a size, starts at its own size
+    // (builtin:scenes: 64 px; PixArt-XL: 1024).
+    if (!size_restored_ && model_->default_side > 0) {
+      height_->setValue(static_cast<int>(model_->default_side));
+      width_->setValue(static_cast<int>(model_->default_side));
+    }
+    size_restored_ = false;
   } else {
     QStringList problems;
     for (const auto& problem : model_->problems)

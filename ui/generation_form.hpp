@@ -88,6 +88,8 @@ class GenerationForm : public QWidget {
   QString warning_;
   // The guidance of settings being restored, until their model is read.
   std::optional<double> restored_guidance_;
+  // setSettings gave a size, which the model being read must not replace.
+  bool size_restored_ = false;
   int revision_ = 0;             // of the settings; a check of an older one is dropped
   int checked_revision_ = -1;    // being checked
   int completed_revision_ = -1;  // checked

@@ -20,9 +20,8 @@ namespace {
 void take_screenshot(xdit::ui::MainWindow& window, const QString& path) {
   auto& form = window.form();
   xdit::ui::ImageSettings demo;
-  demo.request.prompts = {"a lighthouse on a cliff at sunset, oil painting"};
-  demo.request.height = 512;
-  demo.request.width = 512;
+  // builtin:scenes at its own 64 px, with a prompt it draws.
+  demo.request.prompts = {"a yellow star on a purple background"};
   demo.request.seed = 42;
   demo.spec.parallel.ulysses_degree = 2;
   demo.spec.world_size = 2;
