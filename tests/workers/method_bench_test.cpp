@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <set>
 
 #include "pipelines/builtin_models.hpp"
@@ -72,6 +73,7 @@ TEST(MethodBench, ReadyMessageCarriesTheTransformerParameterBytes) {
 }
 
 TEST(QualityBench, GradesEveryRunAndTheExactOnesMatchSerial) {
+  ::setenv("XDIT_WORKER", XDIT_WORKER_EXECUTABLE, 1);
   QualityBenchSettings settings;
   settings.steps = 4;
   settings.warmups = {0};
