@@ -4,11 +4,12 @@
 
 #include <cstdio>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
 #include "data/scene_check.hpp"
+#include "io/config.hpp"
 #include "io/png_image.hpp"
+#include "pipelines/generation.hpp"
 #include "xdit/commands.hpp"
 
 namespace xdit::app {
@@ -19,15 +20,15 @@ struct CheckOptions {
   std::string caption;
 };
 
-// The one prompt `xdit generate` wrote into the PNG's settings.
+// The one prompt `xdit generate` wrote into the PNG's settings (read as
+// the Studio reads them); ConfigError naming the file for broken settings.
 std::string stored_prompt(const io::PngImage& png, const std::filesystem::path& path) {
   const auto it = png.text.find("xdit");
   if (it != png.text.end()) {
-    const auto settings = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
-    if (settings.is_object() && settings.contains("prompts") && settings["prompts"].is_array() &&
-        settings["prompts"].size() == 1 && settings["prompts"][0].is_string()) {
-      return settings["prompts"][0].get<std::string>();
-    }
+    const std::string source = path.string() + " [xdit]";
+    const auto request = pipelines::request_from_json(io::parse_json(it->second, source), source);
+    if (request.prompts.size() == 1)
+      return request.prompts.front();
   }
   throw UsageError("xdit check-scene: " + path.string() +
                    " does not hold exactly one prompt in its settings; give --caption");

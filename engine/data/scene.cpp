@@ -4,22 +4,18 @@
 #include <array>
 #include <sstream>
 
+#include "core/splitmix.hpp"
+
 namespace xdit::data {
 namespace {
 
-// SplitMix64: a counter-based stream, so scene `index` needs no others.
-uint64_t mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
+// A counter-based stream, so scene `index` needs no others.
 class Draws {
  public:
-  Draws(uint64_t seed, uint64_t index) : state_(mix(seed) ^ mix(index + 0x51ED2701ull)) {}
+  Draws(uint64_t seed, uint64_t index)
+      : state_(splitmix64(seed) ^ splitmix64(index + 0x51ED2701ull)) {}
   // Uniform in [0, n).
-  size_t below(size_t n) { return static_cast<size_t>(mix(state_++) % n); }
+  size_t below(size_t n) { return static_cast<size_t>(splitmix64(state_++) % n); }
   bool chance(int percent) { return below(100) < static_cast<size_t>(percent); }
 
  private:

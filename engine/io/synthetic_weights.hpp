@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,5 +43,18 @@ class SyntheticWeights final : public WeightSource {
   mutable NamedTensors made_;
   mutable std::map<std::string, size_t> index_;
 };
+
+// Builds a `Model` (constructed as Model(config, weights, extra...)) on
+// SyntheticWeights(seed) and returns the tensors it asked for: a model's
+// whole checkpoint of random values, with exactly the keys and shapes its
+// config implies (the built-in models; the starting values of training).
+template <typename Model, typename Config, typename... Extra>
+NamedTensors synthesize_model(const Config& config, uint64_t seed, const std::string& description,
+                              Extra... extra) {
+  auto source = std::make_shared<SyntheticWeights>(seed, description);
+  const Weights weights(source, at::kFloat);
+  Model model(config, weights, extra...);
+  return source->tensors();
+}
 
 }  // namespace xdit::io

@@ -24,10 +24,8 @@ io::Config as_config(const Json& json, const std::string& source);
 // Builds the model on synthetic weights and returns the tensors it asked for.
 template <typename Model, typename Config, typename... Extra>
 io::NamedTensors synthesize(const Json& config, const std::string& name, Extra... extra) {
-  auto source = std::make_shared<io::SyntheticWeights>(kSeed, "builtin " + name);
-  const io::Weights weights(source, at::kFloat);
-  Model model(Config::from_config(as_config(config, "builtin " + name)), weights, extra...);
-  return source->tensors();
+  return io::synthesize_model<Model>(Config::from_config(as_config(config, "builtin " + name)),
+                                     kSeed, "builtin " + name, extra...);
 }
 
 // The transformer component of class config["_class_name"], its weights

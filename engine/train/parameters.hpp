@@ -11,9 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "io/config.hpp"
 #include "io/safetensors_writer.hpp"
-#include "io/synthetic_weights.hpp"
 #include "io/weight_source.hpp"
 
 namespace xdit::train {
@@ -40,16 +38,5 @@ class Parameters {
   at::Device device_;
   std::shared_ptr<const io::TensorMapWeights> source_;
 };
-
-// Starting values for a model: the tensors it asks for when built from
-// `config`, with SyntheticWeights' initialisation (Gaussian with std
-// 1/sqrt(fan-in), norm scales one, biases zero) drawn from `seed`.
-template <typename Model, typename Config, typename... Extra>
-io::NamedTensors initial_values(const io::Config& config, uint64_t seed, Extra... extra) {
-  auto source = std::make_shared<io::SyntheticWeights>(seed, "initial values");
-  const io::Weights weights(source, at::kFloat);
-  Model model(Config::from_config(config), weights, extra...);
-  return source->tensors();
-}
 
 }  // namespace xdit::train

@@ -29,8 +29,12 @@ constexpr int kVocabularyPieces = 128;
 
 }  // namespace
 
+int64_t SceneModelShape::vae_factor() const {
+  return int64_t{1} << (static_cast<int64_t>(vae_channels.size()) - 1);
+}
+
 int64_t SceneModelShape::latent_size() const {
-  return image_size >> (static_cast<int64_t>(vae_channels.size()) - 1);
+  return image_size / vae_factor();
 }
 
 Json SceneModelShape::to_json() const {
@@ -43,7 +47,7 @@ Json SceneModelShape::to_json() const {
           {"caption_tokens", caption_tokens}};
 }
 
-SceneModelConfigs scene_model_configs(const SceneModelShape& shape, double scaling_factor) {
+SceneModelConfigs scene_model_configs(const SceneModelShape& shape) {
   SceneModelConfigs configs;
   configs.spiece = models::make_tiny_sentencepiece_model(kVocabularyPieces, caption_words());
   const int64_t vocabulary = models::T5Tokenizer::from_serialized(configs.spiece).vocab_size();
@@ -64,14 +68,10 @@ SceneModelConfigs scene_model_configs(const SceneModelShape& shape, double scali
                  {"latent_channels", 4},
                  {"norm_num_groups", 16},
                  {"sample_size", shape.image_size},
-                 {"scaling_factor", scaling_factor},
+                 {"scaling_factor", 1.0},
                  {"force_upcast", true}};
   configs.scheduler = pipelines::builtin::pixart_scheduler_config();
   return configs;
-}
-
-io::Config as_config(const Json& json, const std::string& what) {
-  return pipelines::builtin::as_config(json, what);
 }
 
 void write_scene_model(const std::filesystem::path& folder, const SceneModelConfigs& configs,

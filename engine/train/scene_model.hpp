@@ -12,7 +12,6 @@
 #include <string>
 #include <vector>
 
-#include "io/config.hpp"
 #include "io/safetensors_writer.hpp"
 
 namespace xdit::train {
@@ -30,6 +29,8 @@ struct SceneModelShape {
   // Captions are at most this many tokens (the longest has 24 with </s>).
   int64_t caption_tokens = 32;
 
+  // Image pixels per latent pixel along each side.
+  int64_t vae_factor() const;
   int64_t latent_size() const;
   Json to_json() const;
 };
@@ -42,10 +43,9 @@ struct SceneModelConfigs {
   std::string spiece;  // the tokenizer's SentencePiece model
 };
 
-// `scaling_factor`: the VAE's, 1 / the standard deviation of its latents.
-SceneModelConfigs scene_model_configs(const SceneModelShape& shape, double scaling_factor = 1.0);
-
-io::Config as_config(const Json& json, const std::string& what);
+// The VAE's scaling_factor is 1 until training sets it to 1 / the standard
+// deviation of its latents.
+SceneModelConfigs scene_model_configs(const SceneModelShape& shape);
 
 // Weights of one trained pipeline, by component.
 struct SceneModelWeights {

@@ -14,6 +14,7 @@
 #include <system_error>
 
 #include "core/error.hpp"
+#include "core/splitmix.hpp"
 #include "data/scene.hpp"
 #include "io/model_folder.hpp"
 #include "io/safetensors_writer.hpp"
@@ -22,6 +23,7 @@
 #include "models/pixart_transformer.hpp"
 #include "models/t5_encoder.hpp"
 #include "models/t5_tokenizer.hpp"
+#include "pipelines/builtin_parts.hpp"
 #include "schedulers/noise_schedule.hpp"
 #include "schedulers/scheduler_config.hpp"
 #include "train/adam_w.hpp"
@@ -46,19 +48,11 @@ constexpr double kKlWeight = 1e-6;
 constexpr size_t kLossWindow = 50;
 constexpr int64_t kEncodeBatch = 64;
 
-// SplitMix64.
-uint64_t mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 // The randomness of step `step` depends on nothing else, so a resumed run
 // draws what the uninterrupted one would have.
 at::Generator step_generator(uint64_t seed, uint64_t stream, int64_t step) {
-  return at::make_generator<at::CPUGeneratorImpl>(mix(mix(seed) ^ mix(stream)) +
-                                                  static_cast<uint64_t>(step));
+  return at::make_generator<at::CPUGeneratorImpl>(
+      splitmix64(splitmix64(seed) ^ splitmix64(stream)) + static_cast<uint64_t>(step));
 }
 
 // A linear warm-up over the first tenth (at most 200 steps), then a cosine
@@ -342,7 +336,7 @@ void TrainOptions::validate() const {
     throw UsageError("--caption-dropout must be in [0, 1), got " + std::to_string(caption_dropout));
   if (output.empty() || work_dir.empty())
     throw UsageError("train-builtin needs an output folder and a work folder");
-  const int64_t factor = int64_t{1} << (static_cast<int64_t>(shape.vae_channels.size()) - 1);
+  const int64_t factor = shape.vae_factor();
   if (shape.image_size % (2 * factor) != 0) {
     throw UsageError("the image size " + std::to_string(shape.image_size) +
                      " is not a multiple of the VAE's factor times the patch size (" +
@@ -367,8 +361,10 @@ TrainReport train_builtin(const TrainOptions& options, const TrainProgressCallba
 
   TrainReport report;
   report.resumed = checkpoint.has_value();
-  const SceneModelConfigs configs = scene_model_configs(options.shape);
-  const uint64_t init_seed = mix(options.seed ^ kInitialValuesStream);
+  SceneModelConfigs configs = scene_model_configs(options.shape);
+  // Random starting values: SyntheticWeights' (Gaussian with std
+  // 1/sqrt(fan-in), norm scales one, biases zero).
+  const uint64_t init_seed = splitmix64(options.seed ^ kInitialValuesStream);
   const auto starting = [&](const std::string& component, auto make) {
     if (checkpoint) {
       if (auto stored = checkpoint->parameters(component))
@@ -381,13 +377,13 @@ TrainReport train_builtin(const TrainOptions& options, const TrainProgressCallba
   };
 
   // 1. The autoencoder.
-  const io::Config vae_config = as_config(configs.vae, "the scene VAE");
+  const auto vae_config = models::AutoencoderKLConfig::from_config(
+      pipelines::builtin::as_config(configs.vae, "the scene VAE"));
   const Parameters vae_parameters = starting("vae", [&] {
-    return initial_values<models::AutoencoderKL, models::AutoencoderKLConfig>(
-        vae_config, init_seed, models::AutoencoderKL::Parts::kEncoderAndDecoder);
+    return io::synthesize_model<models::AutoencoderKL>(
+        vae_config, init_seed, "the scene VAE", models::AutoencoderKL::Parts::kEncoderAndDecoder);
   });
-  const models::AutoencoderKL vae(models::AutoencoderKLConfig::from_config(vae_config),
-                                  vae_parameters.weights());
+  const models::AutoencoderKL vae(vae_config, vae_parameters.weights());
   report.vae_parameters = vae_parameters.numel();
   if (!checkpoint || checkpoint->phase() == "vae") {
     AdamW optimizer(prefixed("vae", vae_parameters.named()));
@@ -432,25 +428,27 @@ TrainReport train_builtin(const TrainOptions& options, const TrainProgressCallba
   latents.mul_(report.scaling_factor);
 
   // 3. The transformer and the text encoder, together.
-  const io::Config text_config = as_config(configs.text_encoder, "the scene text encoder");
-  const io::Config transformer_config = as_config(configs.transformer, "the scene transformer");
+  const auto text_config = models::T5Config::from_config(
+      pipelines::builtin::as_config(configs.text_encoder, "the scene text encoder"));
+  const auto transformer_config = models::PixArtConfig::from_config(
+      pipelines::builtin::as_config(configs.transformer, "the scene transformer"));
   const Parameters text_parameters = starting("text_encoder", [&] {
-    return initial_values<models::T5Encoder, models::T5Config>(text_config, init_seed + 1);
+    return io::synthesize_model<models::T5Encoder>(text_config, init_seed + 1,
+                                                   "the scene text encoder");
   });
   const Parameters transformer_parameters = starting("transformer", [&] {
-    return initial_values<models::PixArtTransformer, models::PixArtConfig>(transformer_config,
-                                                                           init_seed + 2);
+    return io::synthesize_model<models::PixArtTransformer>(transformer_config, init_seed + 2,
+                                                           "the scene transformer");
   });
   report.text_encoder_parameters = text_parameters.numel();
   report.transformer_parameters = transformer_parameters.numel();
-  const models::T5Encoder text_encoder(models::T5Config::from_config(text_config),
-                                       text_parameters.weights());
-  const models::PixArtTransformer transformer(models::PixArtConfig::from_config(transformer_config),
-                                              transformer_parameters.weights());
+  const models::T5Encoder text_encoder(text_config, text_parameters.weights());
+  const models::PixArtTransformer transformer(transformer_config, transformer_parameters.weights());
   const models::T5Tokenizer tokenizer = models::T5Tokenizer::from_serialized(configs.spiece);
-  const at::Tensor alphas_cumprod = schedulers::make_alphas_cumprod(
-      schedulers::SchedulerConfig(as_config(configs.scheduler, "the scene scheduler")),
-      schedulers::ZeroSnrTerminal::kExactZero);
+  const at::Tensor alphas_cumprod =
+      schedulers::make_alphas_cumprod(schedulers::SchedulerConfig(pipelines::builtin::as_config(
+                                          configs.scheduler, "the scene scheduler")),
+                                      schedulers::ZeroSnrTerminal::kExactZero);
   AdamW optimizer(joined({prefixed("transformer", transformer_parameters.named()),
                           prefixed("text_encoder", text_parameters.named())}));
   const bool resuming =
@@ -476,7 +474,8 @@ TrainReport train_builtin(const TrainOptions& options, const TrainProgressCallba
     return report;
 
   // 4. The diffusers folder, in half precision (the model computes in float32).
-  write_scene_model(options.output, scene_model_configs(options.shape, report.scaling_factor),
+  configs.vae["scaling_factor"] = report.scaling_factor;
+  write_scene_model(options.output, configs,
                     {vae_parameters.values(at::kHalf), transformer_parameters.values(at::kHalf),
                      text_parameters.values(at::kHalf)});
   report.finished = true;

@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "io/model_folder.hpp"
+#include "io/synthetic_weights.hpp"
 #include "io/weight_source.hpp"
 #include "models/attention.hpp"
 #include "models/t5_encoder.hpp"
@@ -112,9 +113,10 @@ TEST(TrainAttention, GradientsMatchFloat64) {
 TEST(Parameters, ModelsHoldTheLeavesThatAutogradReaches) {
   const auto config =
       pipelines::builtin::as_config(pipelines::builtin::t5_encoder_config(40, 16), "tiny t5");
-  const Parameters parameters(initial_values<models::T5Encoder, models::T5Config>(config, 5),
-                              at::kCPU, "t5");
-  const models::T5Encoder encoder(models::T5Config::from_config(config), parameters.weights());
+  const auto t5_config = models::T5Config::from_config(config);
+  const Parameters parameters(io::synthesize_model<models::T5Encoder>(t5_config, 5, "t5"), at::kCPU,
+                              "t5");
+  const models::T5Encoder encoder(t5_config, parameters.weights());
   encoder.forward(at::tensor({4, 7, 9, 1}, at::kLong).view({1, 4})).pow(2).sum().backward();
   for (const auto& [key, tensor] : parameters.named()) {
     if (key == "shared.weight" || key.find("relative_attention_bias") != std::string::npos)
